@@ -1,0 +1,110 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# btrfs tree readahead: the patched kernel, the Rust module, the userspace
+# tools and the VM harness. Everything generated goes under build/.
+#
+#   make check    build everything, boot the VM, run every test, print "N passed, N failed"
+#   make demo     build everything, boot the VM on several disks, show the module at work
+#   make shell    an interactive shell in the VM (module in /reada, tests in /tests)
+#
+# Knobs: TEST=regex (run only matching tests), V=1 (guest output live),
+#        VM_ACCEL=kvm (KVM instead of TCG), JOBS=n (kernel build parallelism).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+TOP := $(CURDIR)
+B := $(TOP)/build
+KDIR := $(B)/linux
+MODDIR := $(B)/module
+TOOLS_BIN := $(B)/tools-bin
+CARGO_TARGET := $(B)/cargo
+INITRAMFS := $(B)/initramfs.cpio
+BZIMAGE := $(KDIR)/arch/x86/boot/bzImage
+JOBS ?= $(shell nproc)
+
+# The kernel's Rust support wants Debian's rustc 1.85 (in /usr/bin) ahead of
+# the rustup toolchain, and the matching library sources.
+KENV := PATH=/usr/bin:$(PATH) RUST_LIB_SRC=/usr/src/rustc-1.85.0/library
+KMAKE := $(KENV) $(MAKE) --no-print-directory -C $(KDIR) LLVM=1
+CONFIG_HASH = $(shell sha256sum $(TOP)/kernel/reada.config | cut -c1-16)
+VERSION := $(shell git -C $(TOP) describe --always --dirty 2>/dev/null || echo unknown)
+MODULE_SOURCES := Kbuild Kconfig rust samples
+
+.PHONY: all check demo shell deps kernel-tree kernel module tools initramfs lint clean help
+
+all: kernel module tools initramfs
+
+help:
+	@sed -n '3,12p' Makefile | sed 's/^# \{0,1\}//'
+
+deps:
+	@bash tools/setup/install-deps.sh
+
+# The source tree: Debian's linux-source-6.12 with patches/series applied.
+kernel-tree: deps
+	@bash tools/kernel/prepare-tree.sh $(KDIR) $(TOP)/patches
+
+$(KDIR)/.reada-config-$(CONFIG_HASH): kernel/reada.config | kernel-tree
+	@rm -f $(KDIR)/.reada-config-*
+	@bash tools/kernel/configure.sh $(KDIR) $(TOP)/kernel/reada.config env $(KENV) $(MAKE) LLVM=1
+	@touch $@
+
+kernel: kernel-tree
+	@$(MAKE) --no-print-directory $(KDIR)/.reada-config-$(CONFIG_HASH)
+	@echo "[kernel] make bzImage modules (first build takes several minutes)"
+	@$(KMAKE) -j$(JOBS) bzImage modules | grep -v '^  \(CC\|AR\|LD\|AS\|HOSTCC\|RUSTC\|BINDGEN\|CALL\|CHK\|UPD\|GEN\|EXPORTS\|SYNC\|WRAP\|SYSHDR\|SYSTBL\|HDRINST\|HOSTLD\|POLICY\|VDSO\|OBJCOPY\|RELOCS\|MKPIGGY\|ZOFFSET\|VOFFSET\|CPUSTR\|MKREQ\|HOSTRUSTC\|RUSTDOC\|PERL\|MKCAP\|BUILD\|KSYMS\|MODPOST\|NM\|SORTTAB\|DESCEND\|INSTALL\|COPY\|LDS\|UNROLL\|GZIP\|XZKERN\|ZSTD\|ASN\.1\)' || true
+	@test -f $(BZIMAGE)
+
+# The module is built from a copy of its sources so that Kbuild's objects stay
+# out of the source tree (6.12 has no separate output folder for M= builds).
+module: kernel
+	@mkdir -p $(MODDIR)
+	@cp -a --parents $(MODULE_SOURCES) $(MODDIR)/
+	@$(KMAKE) M=$(MODDIR) BTRFS_READA_VERSION=$(VERSION) modules
+	@ls $(MODDIR)/rust/btrfs_reada.ko >/dev/null
+
+tools: deps
+	@cd tools && cargo build --release --workspace --quiet
+	@mkdir -p $(TOOLS_BIN)
+	@for t in reada disksim; do [ ! -x $(CARGO_TARGET)/release/$$t ] || cp $(CARGO_TARGET)/release/$$t $(TOOLS_BIN)/; done
+
+initramfs: module tools
+	@bash tools/vm/mkinitramfs.sh $(INITRAMFS) $(MODDIR) $(TOOLS_BIN)
+
+check: all
+	@python3 tools/vm/run-tests.py --kernel $(BZIMAGE) --initramfs $(INITRAMFS) --builddir $(B) \
+		$(if $(TEST),--filter '$(TEST)') $(if $(V),--verbose)
+
+demo: all
+	@python3 tools/vm/vmrun.py --kernel $(BZIMAGE) --initramfs $(INITRAMFS) \
+		--workdir $(B)/vm/demo --disk 1G --disk 1G --disk 1G --timeout 900 \
+		--script tools/demo/demo.sh
+
+shell: all
+	@python3 tools/vm/vmrun.py --kernel $(BZIMAGE) --initramfs $(INITRAMFS) \
+		--workdir $(B)/vm/shell --disk 1G --disk 1G --disk 1G --shell
+
+clean:
+	rm -rf $(MODDIR) $(CARGO_TARGET) $(TOOLS_BIN) $(INITRAMFS) $(B)/vm
+
+# Lints, each run by `make check` as a named test.
+.PHONY: lint-module-rustfmt lint-module-clippy lint-module-no-panic lint-checkpatch lint-tools
+lint-module-rustfmt:
+	@$(KENV) rustfmt --check --edition 2021 --config-path $(KDIR)/.rustfmt.toml rust/btrfs_reada.rs $(wildcard samples/*.rs)
+
+# Clippy with the kernel's lint set; any warning fails.
+lint-module-clippy: kernel
+	@rm -rf $(B)/module-clippy && mkdir -p $(B)/module-clippy
+	@cp -a --parents $(MODULE_SOURCES) $(B)/module-clippy/
+	@$(KMAKE) M=$(B)/module-clippy CLIPPY=1 modules 2>&1 | tee $(B)/module-clippy/log | grep -E '^(warning|error)' -A6 || true
+	@! grep -qE '^(warning|error)' $(B)/module-clippy/log
+
+# Module code returns errors; it never unwraps or panics.
+lint-module-no-panic:
+	@! grep -nE '\.unwrap\(\)|\.expect\(|panic!|todo!|unimplemented!|unreachable!' rust/*.rs $(wildcard samples/*.rs)
+
+lint-checkpatch: kernel-tree
+	@$(KDIR)/scripts/checkpatch.pl --no-tree --strict --ignore FILE_PATH_CHANGES -q patches/*.patch
+
+lint-tools:
+	@cd tools && cargo fmt --check && cargo clippy --quiet --release --all-targets -- -D warnings

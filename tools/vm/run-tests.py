@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""The test driver behind `make check`.
+
+Runs the host-side unit tests (`cargo test` of the userspace crates, each test
+reported by name) and then every guest test under tests/guest/, each in a VM
+of its own booted by vmrun.py, and ends with one line `N passed, N failed`.
+
+A guest test is an executable script; comment lines at its top set its VM:
+    # disks: 2x1G            two fresh 1 GiB disks (/dev/vda, /dev/vdb)
+    # timeout: 300           seconds before the VM is killed (default 300)
+    # mem: 2048              guest memory in MiB
+    # expect-splat: REGEX    the test passes only if the kernel splats so
+                             (for the harness's own self-test)
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+TOP = Path(__file__).resolve().parents[2]
+VMRUN = TOP / "tools" / "vm" / "vmrun.py"
+
+
+class Results:
+    def __init__(self):
+        self.passed = []
+        self.failed = []
+
+    def add(self, name, ok, seconds=None, why=""):
+        took = f" ({seconds:.1f} s)" if seconds is not None else ""
+        if ok:
+            self.passed.append(name)
+            print(f"PASS {name}{took}", flush=True)
+        else:
+            self.failed.append(name)
+            print(f"FAIL {name}{took}{': ' + why if why else ''}", flush=True)
+
+
+def host_tests(results, args):
+    """cargo test over the userspace workspace; one result per Rust test."""
+    env = dict(os.environ)
+    # The reada tool's ABI test compares its layout with the patched header.
+    env["READA_UAPI_HEADER"] = str(Path(args.builddir) / "linux" / "include" / "uapi" / "linux" / "btrfs.h")
+    env["READA_REQUIRE_UAPI"] = "1"
+    cmd = ["cargo", "test", "--workspace", "--release", "--", "--test-threads=2"]
+    print(f"== host: {' '.join(cmd)}", flush=True)
+    proc = subprocess.run(cmd, cwd=TOP / "tools", env=env, capture_output=True, text=True)
+    seen = 0
+    crate = ""
+    for line in proc.stdout.splitlines() + proc.stderr.splitlines():
+        m = re.match(r"\s*Running .*\(.*/deps/(\w+?)-[0-9a-f]+\)", line)
+        if m:
+            crate = m.group(1)
+        m = re.match(r"test (\S+) \.\.\. (ok|FAILED|ignored)", line)
+        if m and m.group(2) != "ignored":
+            name = f"host/{crate}/{m.group(1)}"
+            if args.filter and not re.search(args.filter, name):
+                continue
+            results.add(name, m.group(2) == "ok")
+            seen += 1
+    if proc.returncode != 0:
+        sys.stdout.write(proc.stdout[-4000:] + proc.stderr[-4000:])
+        if seen == 0 or not results.failed:
+            results.add("host/cargo-test", False, why=f"cargo test exited {proc.returncode}")
+
+
+LINTS = [
+    ("lint/module-rustfmt", "lint-module-rustfmt"),
+    ("lint/module-clippy", "lint-module-clippy"),
+    ("lint/module-no-panic", "lint-module-no-panic"),
+    ("lint/checkpatch", "lint-checkpatch"),
+    ("lint/tools-fmt-clippy", "lint-tools"),
+]
+
+
+def lints(results, args):
+    """Style checks of the module, the tools and the patch series."""
+    for name, target in LINTS:
+        if args.filter and not re.search(args.filter, name):
+            continue
+        start = time.monotonic()
+        proc = subprocess.run(["make", "-s", "--no-print-directory", target], cwd=TOP,
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            sys.stdout.write("".join("    | " + l + "\n" for l in (proc.stdout + proc.stderr).splitlines()[-30:]))
+        results.add(name, proc.returncode == 0, time.monotonic() - start)
+
+
+def test_header(path):
+    opts = {"disks": [], "timeout": 300, "mem": 2048, "expect-splat": None}
+    for line in path.read_text().splitlines()[:30]:
+        m = re.match(r"#\s*(disks|timeout|mem|expect-splat):\s*(.+?)\s*$", line)
+        if not m:
+            continue
+        key, val = m.groups()
+        if key == "disks":
+            count, _, size = val.partition("x")
+            opts["disks"] = [size] * int(count)
+        elif key in ("timeout", "mem"):
+            opts[key] = int(val)
+        else:
+            opts[key] = val
+    return opts
+
+
+def guest_tests(results, args):
+    tests = sorted(p for p in (TOP / "tests" / "guest").glob("*.sh") if p.name != "lib.sh")
+    for test in tests:
+        name = f"guest/{test.stem}"
+        if args.filter and not re.search(args.filter, name):
+            continue
+        opts = test_header(test)
+        workdir = Path(args.builddir) / "vm" / test.stem
+        cmd = [sys.executable, str(VMRUN), "--kernel", args.kernel, "--initramfs", args.initramfs,
+               "--script", str(test), "--workdir", str(workdir),
+               "--timeout", str(opts["timeout"]), "--mem", str(opts["mem"])]
+        for d in opts["disks"]:
+            cmd += ["--disk", d]
+        if opts["expect-splat"]:
+            cmd += ["--expect-splat", opts["expect-splat"]]
+        if not args.verbose:
+            cmd.append("--quiet")
+        print(f"== {name}", flush=True)
+        start = time.monotonic()
+        proc = subprocess.run(cmd, capture_output=not args.verbose, text=True)
+        took = time.monotonic() - start
+        ok = proc.returncode == 0
+        why = ""
+        if not ok:
+            why = f"exit {proc.returncode}, logs in {workdir}"
+            if not args.verbose:
+                out = (workdir / "output.log").read_text(errors="replace") if (workdir / "output.log").exists() else ""
+                sys.stdout.write("".join("    | " + l + "\n" for l in out.splitlines()[-40:]))
+                sys.stdout.write("".join("    ! " + l + "\n" for l in proc.stderr.splitlines()[-40:]))
+        results.add(name, ok, took, why)
+
+
+def main():
+    p = argparse.ArgumentParser(description="run the project's tests")
+    p.add_argument("--kernel", required=True)
+    p.add_argument("--initramfs", required=True)
+    p.add_argument("--builddir", required=True)
+    p.add_argument("--filter", help="run only tests whose name matches this regex")
+    p.add_argument("--no-host", action="store_true", help="skip the host unit tests")
+    p.add_argument("--verbose", "-v", action="store_true", help="show guest output live")
+    args = p.parse_args()
+
+    results = Results()
+    start = time.monotonic()
+    if not args.no_host:
+        host_tests(results, args)
+        lints(results, args)
+    guest_tests(results, args)
+    print(f"\ntests took {time.monotonic() - start:.0f} s")
+    if results.failed:
+        print("failed: " + " ".join(results.failed))
+    print(f"{len(results.passed)} passed, {len(results.failed)} failed")
+    sys.exit(1 if results.failed or not results.passed else 0)
+
+
+if __name__ == "__main__":
+    main()
