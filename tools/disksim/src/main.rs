@@ -1,0 +1,108 @@
+//! `disksim` command-line entry point: see `disksim --help`.
+
+use disksim::config::{parse_args, Parsed, USAGE};
+use disksim::server::Server;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileTypeExt;
+use std::os::unix::net::UnixListener;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_sig: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    SIGNALLED.store(true, Ordering::SeqCst);
+}
+
+fn install_signal_handlers() -> Result<(), String> {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the sigaction struct is fully initialised (zeroed, then the
+        // handler and an empty mask set) and the handler is async-signal-safe.
+        let r = unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as *const () as libc::sighandler_t;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut())
+        };
+        if r != 0 {
+            return Err(format!("sigaction: {}", std::io::Error::last_os_error()));
+        }
+    }
+    Ok(())
+}
+
+/// Waits up to `ms` milliseconds for the listener to become readable.
+fn wait_readable(l: &UnixListener, ms: i32) {
+    let mut pfd = libc::pollfd {
+        fd: l.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: pfd is a valid pollfd for the duration of the call; nfds = 1.
+    unsafe {
+        libc::poll(&mut pfd, 1, ms);
+    }
+}
+
+fn run() -> Result<(), String> {
+    let cfg = match parse_args(std::env::args().skip(1))? {
+        Parsed::Help => {
+            print!("{USAGE}");
+            return Ok(());
+        }
+        Parsed::Run(c) => *c,
+    };
+    install_signal_handlers()?;
+    let socket = cfg.socket.clone();
+    let stats_path = cfg.stats.clone();
+    if let Ok(m) = std::fs::symlink_metadata(&socket) {
+        if m.file_type().is_socket() {
+            let _ = std::fs::remove_file(&socket);
+        } else {
+            return Err(format!("{} exists and is not a socket", socket.display()));
+        }
+    }
+    let server = Server::start(cfg)?;
+    let listener = UnixListener::bind(&socket).map_err(|e| format!("{}: {e}", socket.display()))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("{}: {e}", socket.display()))?;
+    eprintln!("{} on {}", server.describe(), socket.display());
+    while !SIGNALLED.load(Ordering::SeqCst) && !server.stop_requested() {
+        wait_readable(&listener, 100);
+        match listener.accept() {
+            Ok((stream, _)) => {
+                if let Err(e) = stream.set_nonblocking(false) {
+                    eprintln!("disksim: {e}");
+                    continue;
+                }
+                server.spawn_connection(stream);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => eprintln!("disksim: accept: {e}"),
+        }
+    }
+    drop(listener);
+    let _ = std::fs::remove_file(&socket);
+    let (json, summary) = server.finish();
+    match stats_path {
+        Some(p) => {
+            std::fs::write(&p, format!("{json}\n")).map_err(|e| format!("{}: {e}", p.display()))?
+        }
+        None => eprintln!("{json}"),
+    }
+    eprintln!("{summary}");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("disksim: {e} (see disksim --help)");
+            ExitCode::from(2)
+        }
+    }
+}
