@@ -37,9 +37,39 @@ extract() {
 	: > "$applied/series"
 }
 
-apply_series() {
-	local p
-	for p in $(series_list "$patches"); do
+# The applied series and the wanted one share a prefix of identical patches;
+# only what follows it is reverted and applied, so unchanged patches keep
+# their files' timestamps and the kernel build stays incremental.
+common_prefix() {
+	local -a old new
+	local i=0
+	mapfile -t old < <(series_list "$applied")
+	mapfile -t new < <(series_list "$patches")
+	while [ $i -lt ${#old[@]} ] && [ $i -lt ${#new[@]} ] &&
+		[ "${old[$i]}" = "${new[$i]}" ] &&
+		cmp -s "$applied/${old[$i]}" "$patches/${new[$i]}"; do
+		i=$((i + 1))
+	done
+	echo $i
+}
+
+revert_tail() { # revert the applied patches after the first $1
+	local keep=$1 p
+	local -a old
+	mapfile -t old < <(series_list "$applied")
+	for ((i = ${#old[@]} - 1; i >= keep; i--)); do
+		p=${old[$i]}
+		log "reverting $p"
+		patch -d "$tree" -p1 -R --no-backup-if-mismatch -s < "$applied/$p" || return 1
+	done
+}
+
+apply_tail() { # apply the wanted patches after the first $1, then record the series
+	local keep=$1 p
+	local -a new
+	mapfile -t new < <(series_list "$patches")
+	for ((i = keep; i < ${#new[@]}; i++)); do
+		p=${new[$i]}
 		[ -f "$patches/$p" ] || die "series names $p, which is missing"
 		log "applying $p"
 		patch -d "$tree" -p1 --forward --no-backup-if-mismatch -s < "$patches/$p" ||
@@ -48,27 +78,19 @@ apply_series() {
 	rm -rf "$applied"
 	mkdir -p "$applied"
 	cp "$patches/series" "$applied/series"
-	for p in $(series_list "$patches"); do cp "$patches/$p" "$applied/$p"; done
-}
-
-revert_series() {
-	local p list
-	list=$(series_list "$applied" | tac)
-	for p in $list; do
-		log "reverting $p"
-		patch -d "$tree" -p1 -R --no-backup-if-mismatch -s < "$applied/$p" || return 1
-	done
-	: > "$applied/series"
+	for p in "${new[@]}"; do cp "$patches/$p" "$applied/$p"; done
 }
 
 want=$(series_hash "$patches")
 [ -f "$tree/Makefile" ] && [ -d "$applied" ] || extract
 have=$(series_hash "$applied")
 if [ "$have" != "$want" ]; then
-	if ! revert_series; then
+	keep=$(common_prefix)
+	if ! revert_tail "$keep"; then
 		log "the old series does not revert cleanly: starting from a fresh tree"
 		extract
+		keep=0
 	fi
-	apply_series
+	apply_tail "$keep"
 fi
 log "tree ready, series $want"
