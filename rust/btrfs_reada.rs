@@ -9,9 +9,40 @@
 //! zones and the per-device machine).
 //!
 //! The module talks to btrfs only through the hook table and the shim that
-//! this project's kernel patch series adds to `fs/btrfs`.
+//! this project's kernel patch series adds to `fs/btrfs`; `shim.rs` is the
+//! only file that calls into C.
+//!
+//! Files, one per concept:
+//! - `request.rs`: requests (`reada_control`): a key range of a tree, its
+//!   count of outstanding blocks, its waiters;
+//! - `block.rs`: blocks (`reada_extent`) and the per-request links on them;
+//! - `zone.rs`: zones (`reada_zone`) and the zone picker;
+//! - `machine.rs`: per-filesystem state, the per-device schedule, read
+//!   completions, unmount; the lock order is written down there;
+//! - `order.rs`: the pure orderings (keys, key spans, zone choice), also
+//!   unit-tested on the host;
+//! - `ioctl.rs`: `BTRFS_IOC_READA`;
+//! - `shim.rs`: the safe wrapper of the btrfs interface.
 
+mod block;
+mod ioctl;
+mod machine;
+mod order;
+mod request;
+mod shim;
+mod zone;
+
+use core::ptr::null_mut;
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use kernel::prelude::*;
+use kernel::rbtree::{RBTree, RBTreeNodeReservation};
+use kernel::sync::{Arc, Mutex};
+use kernel::uaccess::UserPtr;
+use kernel::workqueue::{OwnedQueue, Queue};
+use kernel::{c_str, new_mutex};
+use machine::FsState;
+use request::Request;
+use shim::{FsInfo, TreeBlock, TreeRange, WalkCounts};
 
 module! {
     type: BtrfsReada,
@@ -27,18 +58,178 @@ const VERSION: &str = match option_env!("BTRFS_READA_VERSION") {
     None => "unknown",
 };
 
-/// The loaded module. Dropping it (at `rmmod`) releases everything it owns.
-struct BtrfsReada;
+/// The module's engine: its workqueue and the state of every filesystem it
+/// has worked on.
+///
+/// # Invariants
+///
+/// `queue` is the first field, so that dropping the engine first waits for
+/// every pass on it while the rest of the engine is intact.
+#[pin_data]
+pub(crate) struct Engine {
+    queue: OwnedQueue,
+    #[pin]
+    /// By fs_info address (see `FsInfo::id`).
+    filesystems: Mutex<RBTree<usize, Arc<FsState>>>,
+    next_request: AtomicU64,
+    module: &'static ThisModule,
+}
+
+/// The engine while the module is loaded. It is set before btrfs's hooks
+/// are registered and cleared after they are unregistered; the passes on
+/// the engine's queue, its only other users, finish before the engine is
+/// freed (see [`Engine`]).
+static ENGINE: AtomicPtr<Engine> = AtomicPtr::new(null_mut());
+
+/// Runs `f` on the engine, if the module is not being unloaded.
+pub(crate) fn with_engine<R>(f: impl FnOnce(&Engine) -> R) -> Option<R> {
+    let engine = ENGINE.load(Ordering::Acquire);
+    if engine.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null `ENGINE` points to the engine owned by the loaded
+    // module, which outlives every caller: hook calls (unregistered, and
+    // waited for, before the engine is dropped) and passes (waited for by
+    // the engine's drop before anything else of it goes).
+    Some(f(unsafe { &*engine }))
+}
+
+impl Engine {
+    fn new(module: &'static ThisModule) -> Result<Pin<KBox<Self>>> {
+        KBox::pin_init(
+            try_pin_init!(Engine {
+                queue: OwnedQueue::new(c_str!("btrfs_reada"), 0, 0)?,
+                filesystems <- new_mutex!(RBTree::new(), "Engine::filesystems"),
+                next_request: AtomicU64::new(1),
+                module,
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    pub(crate) fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    /// The state of `fs`, created on first use.
+    fn state(&self, fs: &FsInfo) -> Result<Arc<FsState>> {
+        if let Some(state) = self.find_state(fs) {
+            return Ok(state);
+        }
+        let state = FsState::new(fs)?;
+        let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        let mut filesystems = self.filesystems.lock();
+        if let Some(other) = filesystems.get(&fs.id()) {
+            // Created meanwhile by another caller.
+            return Ok(other.clone());
+        }
+        filesystems.insert(node.into_node(fs.id(), state.clone()));
+        Ok(state)
+    }
+
+    /// The state of `fs`, if the module has one.
+    fn find_state(&self, fs: &FsInfo) -> Option<Arc<FsState>> {
+        self.filesystems.lock().get(&fs.id()).cloned()
+    }
+
+    /// Starts reading ahead `range` on `fs`.
+    fn start(&self, fs: &FsInfo, range: TreeRange) -> Result<Arc<Request>> {
+        let root = fs.tree_root(range.tree_id, range.commit_root)?;
+        let module = self.module.try_get().ok_or(ENODEV)?;
+        let id = self.next_request.fetch_add(1, Ordering::Relaxed);
+        let request = Request::new(id, range, module)?;
+        let state = self.state(fs)?;
+        machine::start_root(&state, &request, root);
+        state.kick(&self.queue);
+        Ok(request)
+    }
+
+    fn end_io(&self, fs: &FsInfo, block: TreeBlock, result: Result) {
+        let Some(state) = self.find_state(fs) else {
+            return;
+        };
+        let logical = block.bytenr();
+        state.finish(logical, result.ok().map(|()| block), true);
+        state.kick(&self.queue);
+    }
+
+    /// `fs` goes away: drain its state, then forget it. The state stays
+    /// findable while it drains, for the completions of its reads in flight.
+    fn umount(&self, fs: &FsInfo) {
+        if let Some(state) = self.find_state(fs) {
+            state.shutdown();
+            self.filesystems.lock().remove(&fs.id());
+        }
+    }
+}
+
+/// Reads ahead the range of `request` on `fs`: waits for it, or with
+/// `detach` returns at once with nothing counted yet.
+fn readahead(fs: &FsInfo, request: &ioctl::Request) -> Result<WalkCounts> {
+    let ioctl::Mode::Readahead { detach } = request.mode else {
+        return Err(EINVAL);
+    };
+    let running = with_engine(|engine| engine.start(fs, request.range)).ok_or(ENODEV)??;
+    if detach {
+        return Ok(WalkCounts::default());
+    }
+    running.wait()
+}
+
+/// The loaded module. Dropping it (at `rmmod`, which is refused while any
+/// request lives) unregisters the hooks, then frees the engine.
+struct BtrfsReada {
+    hooks: Option<shim::HookRegistration>,
+    _engine: Pin<KBox<Engine>>,
+}
 
 impl kernel::Module for BtrfsReada {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let engine = Engine::new(module)?;
+        // The engine is pinned in its box: the pointer stays valid until
+        // the box is dropped, after `ENGINE` is cleared.
+        ENGINE.store(
+            core::ptr::from_ref::<Engine>(&engine).cast_mut(),
+            Ordering::Release,
+        );
+        let hooks = match shim::HookRegistration::new::<Hooks>(module) {
+            Ok(hooks) => hooks,
+            Err(e) => {
+                ENGINE.store(null_mut(), Ordering::Release);
+                return Err(e);
+            }
+        };
         pr_info!("btrfs tree readahead {} loaded\n", VERSION);
-        Ok(BtrfsReada)
+        Ok(BtrfsReada {
+            hooks: Some(hooks),
+            _engine: engine,
+        })
     }
 }
 
 impl Drop for BtrfsReada {
     fn drop(&mut self) {
+        // Unregistering waits for hook calls in progress; then only the
+        // engine's own passes may still look at `ENGINE`.
+        drop(self.hooks.take());
+        ENGINE.store(null_mut(), Ordering::Release);
         pr_info!("btrfs tree readahead unloaded\n");
+    }
+}
+
+/// The module's answers to btrfs's hooks.
+struct Hooks;
+
+impl shim::ReadaHooks for Hooks {
+    fn ioctl(fs: &FsInfo, arg: UserPtr) -> Result<i64> {
+        ioctl::handle(fs, arg)
+    }
+
+    fn end_io(fs: &FsInfo, block: TreeBlock, result: Result) {
+        with_engine(|engine| engine.end_io(fs, block, result));
+    }
+
+    fn umount(fs: &FsInfo) {
+        with_engine(|engine| engine.umount(fs));
     }
 }

@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `BTRFS_IOC_READA`: userspace's way to ask for a readahead.
+//!
+//! The argument (`struct btrfs_ioctl_reada_args` in
+//! `include/uapi/linux/btrfs.h`) names a tree, a key range `[start, end)`, a
+//! mode and flags; the kernel fills in what it did. btrfs has checked
+//! `CAP_SYS_ADMIN` before calling us. The argument is copied in once,
+//! validated completely before anything runs, and written back once, with
+//! every output field set explicitly so nothing of the kernel's leaks out.
+//!
+//! The three modes are timed the same way, here: the module's readahead, and
+//! for comparison the plain walk (one synchronous read at a time) and the
+//! stock `READA_FORWARD` walk, both of which btrfs implements.
+
+use crate::shim::{FsInfo, Key, TreeRange, WalkCounts};
+use core::mem::size_of;
+use kernel::prelude::*;
+use kernel::time::Ktime;
+use kernel::types::{AsBytes, FromBytes};
+use kernel::uaccess::{UserPtr, UserSlice};
+use kernel::uapi;
+
+/// The ioctl's argument as userspace lays it out.
+#[repr(transparent)]
+#[derive(Default)]
+struct ReadaArgs(uapi::btrfs_ioctl_reada_args);
+
+// The argument has no padding: its size is the sum of its fields' sizes.
+// Userspace's copy of the layout is tested against the same header.
+const _: () = assert!(size_of::<uapi::btrfs_ioctl_reada_key>() == 8 + 8 + 1 + 7);
+const _: () = assert!(size_of::<ReadaArgs>() == 8 + 2 * 24 + 4 + 4 + 4 * 8 + 6 * 8 + 2 * 8);
+
+// SAFETY: the struct holds only integers and arrays of integers and has no
+// padding (asserted above), so every byte pattern is a valid value.
+unsafe impl FromBytes for ReadaArgs {}
+// SAFETY: no padding (asserted above), so no byte of it is uninitialised.
+unsafe impl AsBytes for ReadaArgs {}
+
+/// How to go through the range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// The module's readahead; `detach` returns at once.
+    Readahead { detach: bool },
+    /// One synchronous block read at a time, no prefetch.
+    Plain,
+    /// The stock search with `READA_FORWARD`.
+    Forward,
+}
+
+/// A validated request.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Request {
+    pub(crate) range: TreeRange,
+    pub(crate) mode: Mode,
+}
+
+fn key_from_user(k: &uapi::btrfs_ioctl_reada_key) -> Result<Key> {
+    if k.reserved.iter().any(|&b| b != 0) {
+        return Err(EINVAL);
+    }
+    Ok(Key {
+        objectid: k.objectid,
+        type_: k.type_,
+        offset: k.offset,
+    })
+}
+
+/// Checks every input field; `EINVAL` for anything not understood: nonzero
+/// reserved fields, unknown mode or flags, detach outside readahead mode, or
+/// an empty or inverted range (`start >= end`). The tree id is checked when
+/// the tree is looked up (`EINVAL` if it cannot name a tree, `ENOENT` if
+/// there is no such tree).
+fn parse(args: &uapi::btrfs_ioctl_reada_args) -> Result<Request> {
+    if args.reserved_in.iter().any(|&v| v != 0) {
+        return Err(EINVAL);
+    }
+    if args.flags & !uapi::BTRFS_READA_FLAGS_MASK != 0 {
+        return Err(EINVAL);
+    }
+    let detach = args.flags & uapi::BTRFS_READA_FLAG_DETACH != 0;
+    let mode = match args.mode {
+        uapi::BTRFS_READA_MODE_READAHEAD => Mode::Readahead { detach },
+        uapi::BTRFS_READA_MODE_PLAIN if !detach => Mode::Plain,
+        uapi::BTRFS_READA_MODE_FORWARD if !detach => Mode::Forward,
+        _ => return Err(EINVAL),
+    };
+    let start = key_from_user(&args.start)?;
+    let end = key_from_user(&args.end)?;
+    if start >= end {
+        return Err(EINVAL);
+    }
+    Ok(Request {
+        range: TreeRange {
+            tree_id: args.tree_id,
+            start,
+            end,
+            commit_root: args.flags & uapi::BTRFS_READA_FLAG_COMMIT_ROOT != 0,
+        },
+        mode,
+    })
+}
+
+/// Sets every output field.
+fn set_results(args: &mut uapi::btrfs_ioctl_reada_args, counts: &WalkCounts, elapsed_ns: u64) {
+    args.blocks_visited = counts.visited;
+    args.blocks_read = counts.read;
+    args.blocks_cached = counts.cached;
+    args.bytes_read = counts.bytes_read;
+    args.elapsed_ns = elapsed_ns;
+    args.errors = counts.errors;
+    args.reserved_out = [0; 2];
+}
+
+/// Serves one `BTRFS_IOC_READA` call.
+pub(crate) fn handle(fs: &FsInfo, arg: UserPtr) -> Result<i64> {
+    let (mut reader, mut writer) = UserSlice::new(arg, size_of::<ReadaArgs>()).reader_writer();
+    let mut args: ReadaArgs = reader.read()?;
+    let request = parse(&args.0)?;
+
+    let began = Ktime::ktime_get();
+    let counts = match request.mode {
+        Mode::Plain => fs.walk(&request.range, false)?,
+        Mode::Forward => fs.walk(&request.range, true)?,
+        Mode::Readahead { .. } => crate::readahead(fs, &request)?,
+    };
+    let elapsed = (Ktime::ktime_get() - began).to_ns();
+
+    set_results(&mut args.0, &counts, u64::try_from(elapsed).unwrap_or(0));
+    writer.write(&args)?;
+    Ok(0)
+}

@@ -1,0 +1,748 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The machine: per-filesystem state, the per-device schedule, completions.
+//!
+//! Each filesystem the module has worked on has an [`FsState`]: a global
+//! index of its queued and in-flight blocks by logical address, and per
+//! device a queue of blocks by logical address, its zones and its zone
+//! picker. A *pass* of the machine (a work item on the module's own
+//! workqueue) gives every device with fewer than [`MAX_IN_FLIGHT`] reads in
+//! flight the next queued block at or after its read pointer in its current
+//! zone, moving to the best zone when the current one runs dry, and starts
+//! the reads. A block is taken once, by whichever device reaches it first,
+//! and read from that device's copy.
+//!
+//! When a read ends (btrfs's end io hook, or at once for a block found up
+//! to date), the block leaves the index and each request linked to it gets
+//! its outcome; for a node, each child whose key span meets the request's
+//! range and whose parent generation matches is queued for that request.
+//! Then the machine is kicked again.
+//!
+//! A pass does a bounded amount of work and requeues itself, so a tree that
+//! is wholly in memory spreads over the workqueue instead of pinning a CPU.
+//!
+//! # Locks
+//!
+//! In this order, and nothing else is taken while one is held:
+//! 1. `Engine::filesystems` (a mutex; see `btrfs_reada.rs`);
+//! 2. [`FsState::machine`] (a spinlock): every block, device and zone of one
+//!    filesystem;
+//! 3. a request's state (a spinlock; see `request.rs`).
+//!
+//! Nothing is allocated under the spinlocks: every node a change needs is
+//! reserved before the lock is taken, so a change under the lock cannot
+//! fail. Functions that expect the machine lock take `&mut Machine`, which
+//! only the lock's guard gives out.
+
+use crate::block::{Block, BlockState, Copy, Link};
+use crate::order::{span_meets_range, Key};
+use crate::request::{Outcome, Request};
+use crate::shim::{FsHandle, FsInfo, ReadStart, TreeBlock, TreeRoot};
+use crate::zone::{Zone, ZonePicker};
+use kernel::prelude::*;
+use kernel::rbtree::{RBTree, RBTreeNodeReservation};
+use kernel::sync::{Arc, CondVar, SpinLock};
+use kernel::workqueue::{impl_has_work, new_work, Queue, Work, WorkItem};
+use kernel::{new_condvar, new_spinlock};
+
+/// Reads in flight per device at most (the original used 6 too).
+pub(crate) const MAX_IN_FLIGHT: u32 = 6;
+
+/// Blocks a pass starts before it requeues itself.
+const PASS_BUDGET: usize = 256;
+
+/// One device of a filesystem, as the machine schedules it.
+struct Device {
+    /// Reads started on this device and not yet processed.
+    in_flight: u32,
+    /// Queued blocks this device holds a copy of, by logical address.
+    queue: RBTree<u64, ()>,
+    /// This device's zones, by zone end.
+    zones: RBTree<u64, Zone>,
+    picker: ZonePicker,
+    /// The zone being read (its end), and the read pointer in it.
+    current: Option<u64>,
+    cursor: u64,
+    /// Reads started on this device, and their bytes.
+    reads: u64,
+    bytes: u64,
+}
+
+impl Device {
+    fn new() -> Self {
+        Device {
+            in_flight: 0,
+            queue: RBTree::new(),
+            zones: RBTree::new(),
+            picker: ZonePicker::new(),
+            current: None,
+            cursor: 0,
+            reads: 0,
+            bytes: 0,
+        }
+    }
+}
+
+/// Everything of one filesystem the machine lock protects.
+pub(crate) struct Machine {
+    /// Set by unmount: nothing new is queued or started.
+    closing: bool,
+    /// Queued and in-flight blocks, by logical address.
+    blocks: RBTree<u64, Block>,
+    /// By devid. Devices and zones are only ever added while the state
+    /// lives, so what was seen to exist still exists after relocking.
+    devices: RBTree<u64, Device>,
+    /// Reads started and not yet processed, on all devices.
+    in_flight: u32,
+    /// Passes running now.
+    passes: u32,
+}
+
+/// The readahead state of one filesystem.
+#[pin_data]
+pub(crate) struct FsState {
+    fs: FsHandle,
+    nodesize: u64,
+    #[pin]
+    machine: SpinLock<Machine>,
+    /// Notified when `in_flight` or `passes` drop to zero, for unmount.
+    #[pin]
+    idle: CondVar,
+    #[pin]
+    work: Work<FsState>,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for FsState { self.work }
+}
+
+/// A block a pass took from a device's queue, to read outside the lock.
+struct Start {
+    logical: u64,
+    owner: u64,
+    level: u8,
+    mirror: u32,
+}
+
+/// What queueing a block needs allocated before the machine lock is taken.
+struct Reservations {
+    block: RBTreeNodeReservation<u64, Block>,
+    /// One queue node per copy.
+    queue: KVec<RBTreeNodeReservation<u64, ()>>,
+    /// Devices and zones that did not exist when looked at.
+    devices: KVec<(u64, RBTreeNodeReservation<u64, Device>)>,
+    zones: KVec<(u64, RBTreeNodeReservation<u64, Zone>, Zone)>,
+}
+
+/// A block to queue for a request.
+pub(crate) struct Want {
+    pub(crate) logical: u64,
+    pub(crate) level: u8,
+    pub(crate) owner: u64,
+    pub(crate) generation: u64,
+    pub(crate) upper: Key,
+}
+
+impl FsState {
+    /// The state of `fs`. The caller must drop every use of it before the
+    /// `umount` hook for `fs` returns, which [`FsState::shutdown`] ensures.
+    pub(crate) fn new(fs: &FsInfo) -> Result<Arc<Self>> {
+        // SAFETY: the machine stops using the handle in `shutdown`, which
+        // the `umount` hook calls before returning.
+        let handle = unsafe { FsHandle::new(fs) };
+        let nodesize = u64::from(fs.nodesize());
+        Arc::pin_init(
+            pin_init!(FsState {
+                fs: handle,
+                nodesize,
+                machine <- new_spinlock!(
+                    Machine {
+                        closing: false,
+                        blocks: RBTree::new(),
+                        devices: RBTree::new(),
+                        in_flight: 0,
+                        passes: 0,
+                    },
+                    "FsState::machine"
+                ),
+                idle <- new_condvar!("FsState::idle"),
+                work <- new_work!("FsState::work"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Queues `want` for `request`, whose link for it must already be
+    /// counted as outstanding. On failure the link is released with the
+    /// matching outcome, so the request never waits for a block that will
+    /// not come.
+    pub(crate) fn queue_block(&self, request: &Arc<Request>, want: Want) {
+        if let Err(outcome) = self.try_queue_block(request, &want) {
+            request.block_done(outcome);
+        }
+    }
+
+    fn try_queue_block(&self, request: &Arc<Request>, want: &Want) -> Result<(), Outcome> {
+        let link = Link {
+            request: request.clone(),
+            generation: want.generation,
+            upper: want.upper,
+        };
+        let link_node = RBTreeNodeReservation::new(GFP_NOFS).map_err(|_| Outcome::NoMemory)?;
+
+        // Fast path: the block is already queued or in flight for another
+        // request; hang this request's link on it.
+        let link_node = {
+            let mut m = self.machine.lock();
+            if m.closing {
+                return Err(Outcome::Cancelled);
+            }
+            if let Some(block) = m.blocks.get_mut(&want.logical) {
+                block.links.insert(link_node.into_node(request.id, link));
+                return Ok(());
+            }
+            link_node
+        };
+
+        // Slow path: map the block to its copies (may sleep), reserve what
+        // inserting it needs, then insert unless someone was faster.
+        let mut found = KVec::new();
+        let chunk = self
+            .fs
+            .get()
+            .map_block(want.logical, &mut found)
+            .map_err(|_| Outcome::Failed)?;
+        let mut copies = KVec::new();
+        for c in found.iter().filter(|c| c.usable) {
+            // DUP keeps both copies on one device: queue it there once.
+            if copies.iter().any(|k: &Copy| k.devid == c.devid) {
+                continue;
+            }
+            copies
+                .push(
+                    Copy {
+                        devid: c.devid,
+                        mirror: c.mirror,
+                    },
+                    GFP_NOFS,
+                )
+                .map_err(|_| Outcome::NoMemory)?;
+        }
+        if copies.is_empty() {
+            // Every copy is on a missing device or a replace target.
+            return Err(Outcome::Failed);
+        }
+        let res = self
+            .reserve(&copies, chunk.start, chunk.end)
+            .map_err(|_| Outcome::NoMemory)?;
+
+        let mut m = self.machine.lock();
+        if m.closing {
+            return Err(Outcome::Cancelled);
+        }
+        if let Some(block) = m.blocks.get_mut(&want.logical) {
+            block.links.insert(link_node.into_node(request.id, link));
+            return Ok(());
+        }
+        let mut links = RBTree::new();
+        links.insert(link_node.into_node(request.id, link));
+        let block = Block {
+            logical: want.logical,
+            level: want.level,
+            owner: want.owner,
+            chunk_end: chunk.end,
+            copies,
+            links,
+            state: BlockState::Queued,
+        };
+        m.insert_queued(block, res);
+        Ok(())
+    }
+
+    /// Reserves what queueing a block with `copies` in chunk
+    /// `[start, end)` needs: nodes for the index, the link and each device
+    /// queue, and the devices and zones not seen yet.
+    fn reserve(&self, copies: &[Copy], start: u64, end: u64) -> Result<Reservations> {
+        let mut res = Reservations {
+            block: RBTreeNodeReservation::new(GFP_NOFS)?,
+            queue: KVec::with_capacity(copies.len(), GFP_NOFS)?,
+            devices: KVec::new(),
+            zones: KVec::new(),
+        };
+        for _ in copies {
+            res.queue
+                .push(RBTreeNodeReservation::new(GFP_NOFS)?, GFP_NOFS)?;
+        }
+        // Which devices and zones are missing? They are only ever added, so
+        // what exists now still exists when the lock is retaken.
+        let mut missing: KVec<(bool, bool)> = KVec::with_capacity(copies.len(), GFP_NOFS)?;
+        {
+            let m = self.machine.lock();
+            for c in copies {
+                let gap = match m.devices.get(&c.devid) {
+                    None => (true, true),
+                    Some(d) => (false, d.zones.get(&end).is_none()),
+                };
+                // Capacity was reserved above: this does not allocate.
+                missing.push(gap, GFP_NOWAIT)?;
+            }
+        }
+        for (c, &(dev, zone)) in copies.iter().zip(missing.iter()) {
+            if dev {
+                res.devices
+                    .push((c.devid, RBTreeNodeReservation::new(GFP_NOFS)?), GFP_NOFS)?;
+            }
+            if zone {
+                let mut peers = KVec::with_capacity(copies.len(), GFP_NOFS)?;
+                for p in copies.iter().filter(|p| p.devid != c.devid) {
+                    peers.push(p.devid, GFP_NOFS)?;
+                }
+                res.zones.push(
+                    (
+                        c.devid,
+                        RBTreeNodeReservation::new(GFP_NOFS)?,
+                        Zone::new(start, end, peers)?,
+                    ),
+                    GFP_NOFS,
+                )?;
+            }
+        }
+        Ok(res)
+    }
+
+    /// Kicks the machine: queues a pass unless one is queued already.
+    pub(crate) fn kick(self: &Arc<Self>, queue: &Queue) {
+        // An `Err` means a pass is already queued; it will see our work.
+        let _ = queue.enqueue(self.clone());
+    }
+
+    /// One pass: start reads for every device with room, then process the
+    /// blocks that were found up to date. Returns whether it stopped for
+    /// its budget with more to do.
+    fn pass(&self) -> bool {
+        {
+            let mut m = self.machine.lock();
+            if m.closing {
+                return false;
+            }
+            m.passes += 1;
+        }
+        let mut started = 0;
+        let mut more = false;
+        loop {
+            // Room for every device and one start per free slot of each;
+            // devices added meanwhile wait for the next round.
+            let devices = self.machine.lock().devices.iter().count();
+            let (Ok(mut devids), Ok(mut starts)) = (
+                KVec::with_capacity(devices, GFP_NOFS),
+                KVec::with_capacity(devices * MAX_IN_FLIGHT as usize, GFP_NOFS),
+            ) else {
+                break;
+            };
+            {
+                let mut m = self.machine.lock();
+                if m.closing {
+                    break;
+                }
+                m.take_starts(&mut devids, &mut starts, self.nodesize);
+            }
+            if starts.is_empty() {
+                break;
+            }
+            started += starts.len();
+            for s in starts {
+                match self
+                    .fs
+                    .get()
+                    .read_block(s.logical, s.owner, s.level, s.mirror)
+                {
+                    Ok(ReadStart::Started) => (),
+                    Ok(ReadStart::Cached(block)) => self.finish(s.logical, Some(block), false),
+                    Err(_) => self.finish(s.logical, None, false),
+                }
+            }
+            if started >= PASS_BUDGET {
+                more = true;
+                break;
+            }
+        }
+        let mut m = self.machine.lock();
+        m.passes -= 1;
+        if m.passes == 0 && m.in_flight == 0 {
+            self.idle.notify_all();
+        }
+        more
+    }
+
+    /// The read of `logical`, started by a pass, ended: `tree_block` is the
+    /// block, or `None` if the read failed. `read` tells whether I/O
+    /// happened (the end io hook) or the block was found up to date.
+    pub(crate) fn finish(&self, logical: u64, tree_block: Option<TreeBlock>, read: bool) {
+        // Take the block out of the index; its device slot stays taken
+        // until its links are processed, so that unmount waits for us.
+        let (block, devid) = {
+            let mut m = self.machine.lock();
+            let devid = match m.blocks.get(&logical).map(|b| b.state) {
+                Some(BlockState::InFlight { devid }) => devid,
+                // Not a read of ours in flight (cannot happen: only our
+                // reads are flagged, each reported once).
+                _ => return,
+            };
+            match m.blocks.remove_node(&logical) {
+                Some(node) => (node.to_key_value().1, devid),
+                None => return,
+            }
+        };
+
+        for (_, link) in block.links.iter() {
+            let outcome = match &tree_block {
+                None => Outcome::Failed,
+                Some(tb) if tb.generation() != link.generation || tb.bytenr() != logical => {
+                    Outcome::Stale
+                }
+                Some(tb) => {
+                    self.queue_children(tb, link);
+                    if read {
+                        Outcome::Read {
+                            bytes: self.nodesize,
+                        }
+                    } else {
+                        Outcome::Cached
+                    }
+                }
+            };
+            link.request.block_done(outcome);
+        }
+        drop(tree_block);
+        drop(block);
+
+        let mut m = self.machine.lock();
+        if let Some(dev) = m.devices.get_mut(&devid) {
+            dev.in_flight = dev.in_flight.saturating_sub(1);
+        }
+        m.in_flight = m.in_flight.saturating_sub(1);
+        if m.in_flight == 0 && m.passes == 0 {
+            self.idle.notify_all();
+        }
+    }
+
+    /// Queues the children of node `tb` that `link`'s request wants.
+    fn queue_children(&self, tb: &TreeBlock, link: &Link) {
+        let level = tb.level();
+        if level == 0 {
+            return;
+        }
+        let request = &link.request;
+        let range = request.range;
+        let nritems = tb.nritems();
+        let mut next = match tb.child(0) {
+            Ok(c) => c,
+            Err(_) => return,
+        };
+        for slot in 0..nritems {
+            let child = next;
+            let upper = if slot + 1 < nritems {
+                match tb.child(slot + 1) {
+                    Ok(c) => {
+                        next = c;
+                        c.key
+                    }
+                    Err(_) => link.upper,
+                }
+            } else {
+                link.upper
+            };
+            if child.key >= range.end {
+                break;
+            }
+            if !span_meets_range(child.key, upper, range.start, range.end) {
+                continue;
+            }
+            request.add_outstanding(1);
+            self.queue_block(
+                request,
+                Want {
+                    logical: child.bytenr,
+                    level: level - 1,
+                    owner: range.tree_id,
+                    generation: child.generation,
+                    upper,
+                },
+            );
+        }
+    }
+
+    /// Unmount: cancel every queued block, wait for the reads in flight and
+    /// the running passes; after this the filesystem is never touched again.
+    pub(crate) fn shutdown(&self) {
+        loop {
+            let count = {
+                let mut m = self.machine.lock();
+                m.closing = true;
+                m.blocks.iter().count()
+            };
+            // Room to take every queued block out at once; if memory is
+            // short, one at a time. Retry if blocks came meanwhile.
+            let Ok(mut taken) = KVec::with_capacity(count.max(1), GFP_NOFS) else {
+                let block = self.machine.lock().take_one_queued();
+                match block {
+                    Some(b) => Self::cancel(b),
+                    None => break,
+                }
+                continue;
+            };
+            let all = self.machine.lock().take_queued(&mut taken);
+            for b in taken {
+                Self::cancel(b);
+            }
+            if all {
+                break;
+            }
+        }
+        let mut m = self.machine.lock();
+        while m.in_flight != 0 || m.passes != 0 {
+            self.idle.wait(&mut m);
+        }
+    }
+
+    fn cancel(block: Block) {
+        for (_, link) in block.links.iter() {
+            link.request.block_done(Outcome::Cancelled);
+        }
+    }
+}
+
+impl Machine {
+    /// Inserts a new queued block into the index, its devices' queues and
+    /// zones, creating what `res` reserved. Cannot fail.
+    fn insert_queued(&mut self, block: Block, res: Reservations) {
+        for (devid, node) in res.devices {
+            if self.devices.get(&devid).is_none() {
+                self.devices.insert(node.into_node(devid, Device::new()));
+            }
+        }
+        for (devid, node, zone) in res.zones {
+            if let Some(dev) = self.devices.get_mut(&devid) {
+                if dev.zones.get(&zone.end).is_none() {
+                    dev.zones.insert(node.into_node(zone.end, zone));
+                }
+            }
+        }
+        for (c, node) in block.copies.iter().zip(res.queue) {
+            let Some(dev) = self.devices.get_mut(&c.devid) else {
+                continue;
+            };
+            dev.queue.insert(node.into_node(block.logical, ()));
+            if let Some(zone) = dev.zones.get_mut(&block.chunk_end) {
+                zone.queued += 1;
+                dev.picker.refile(zone);
+            }
+        }
+        self.blocks
+            .insert(res.block.into_node(block.logical, block));
+    }
+
+    /// Takes the next block for every device with a free slot, marks it in
+    /// flight, and appends it to `starts`. Both vectors come with room
+    /// reserved (devices beyond `devids`' room wait for the next round), so
+    /// nothing here allocates.
+    fn take_starts(&mut self, devids: &mut KVec<u64>, starts: &mut KVec<Start>, nodesize: u64) {
+        for (devid, _) in self.devices.iter() {
+            if devids.len() == devids.capacity() || devids.push(*devid, GFP_NOWAIT).is_err() {
+                break;
+            }
+        }
+        for &devid in devids.iter() {
+            while starts.len() < starts.capacity() {
+                let Some(logical) = self.next_for_device(devid) else {
+                    break;
+                };
+                let Some(start) = self.start_block(logical, devid, nodesize) else {
+                    break;
+                };
+                if starts.push(start, GFP_NOWAIT).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// The next block device `devid` should read, if it has a free slot:
+    /// the first queued block at or after its read pointer in its current
+    /// zone; when the zone runs dry, the best zone of its picker.
+    fn next_for_device(&mut self, devid: u64) -> Option<u64> {
+        loop {
+            let dev = self.devices.get_mut(&devid)?;
+            if dev.in_flight >= MAX_IN_FLIGHT {
+                return None;
+            }
+            if let Some(zone_end) = dev.current {
+                let cursor = dev.cursor;
+                let next = dev
+                    .queue
+                    .cursor_lower_bound(&cursor)
+                    .map(|c| *c.current().0)
+                    .filter(|&l| l < zone_end);
+                if let Some(logical) = next {
+                    return Some(logical);
+                }
+                self.leave_zone(devid);
+                continue;
+            }
+            let zone_end = dev.picker.best()?;
+            self.enter_zone(devid, zone_end);
+        }
+    }
+
+    /// Makes `zone_end` the current zone of `devid` and locks the peers'
+    /// copies of the chunk.
+    fn enter_zone(&mut self, devid: u64, zone_end: u64) {
+        let Some(dev) = self.devices.get_mut(&devid) else {
+            return;
+        };
+        let Some(zone) = dev.zones.get(&zone_end) else {
+            return;
+        };
+        dev.current = Some(zone_end);
+        dev.cursor = zone.start;
+        self.lock_peers(devid, zone_end, true);
+    }
+
+    /// Leaves the current zone of `devid`, unlocking the peers' copies.
+    fn leave_zone(&mut self, devid: u64) {
+        let Some(zone_end) = self.devices.get_mut(&devid).and_then(|d| d.current.take()) else {
+            return;
+        };
+        self.lock_peers(devid, zone_end, false);
+    }
+
+    fn lock_peers(&mut self, devid: u64, zone_end: u64, lock: bool) {
+        let mut i = 0;
+        loop {
+            let peer = match self
+                .devices
+                .get(&devid)
+                .and_then(|d| d.zones.get(&zone_end))
+                .and_then(|z| z.peers.get(i))
+            {
+                Some(p) => *p,
+                None => return,
+            };
+            i += 1;
+            let Some(pdev) = self.devices.get_mut(&peer) else {
+                continue;
+            };
+            let Some(zone) = pdev.zones.get_mut(&zone_end) else {
+                continue;
+            };
+            if lock {
+                zone.locked_by += 1;
+            } else {
+                zone.locked_by = zone.locked_by.saturating_sub(1);
+            }
+            pdev.picker.refile(zone);
+        }
+    }
+
+    /// Takes queued block `logical` out of every device queue, marks it in
+    /// flight on `devid` and returns how to read it there.
+    fn start_block(&mut self, logical: u64, devid: u64, nodesize: u64) -> Option<Start> {
+        let Machine {
+            blocks, devices, ..
+        } = self;
+        let block = blocks.get_mut(&logical)?;
+        let mirror = block.copies.iter().find(|c| c.devid == devid)?.mirror;
+        unqueue(devices, block);
+        block.state = BlockState::InFlight { devid };
+        let start = Start {
+            logical,
+            owner: block.owner,
+            level: block.level,
+            mirror,
+        };
+        let dev = devices.get_mut(&devid)?;
+        dev.in_flight += 1;
+        dev.reads += 1;
+        dev.bytes += nodesize;
+        dev.cursor = logical.saturating_add(nodesize);
+        self.in_flight += 1;
+        Some(start)
+    }
+
+    /// Takes every queued block out of the machine into `out` while it has
+    /// room; returns whether all were taken.
+    fn take_queued(&mut self, out: &mut KVec<Block>) -> bool {
+        let Machine {
+            blocks, devices, ..
+        } = self;
+        let mut cursor = blocks.cursor_front();
+        while let Some(c) = cursor {
+            if c.current().1.state != BlockState::Queued {
+                cursor = c.move_next();
+                continue;
+            }
+            if out.len() == out.capacity() {
+                return false;
+            }
+            let (next, node) = c.remove_current();
+            cursor = next;
+            let block = node.to_key_value().1;
+            unqueue(devices, &block);
+            // Room was checked above: this does not allocate.
+            if out.push(block, GFP_NOWAIT).is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Takes one queued block out of the index and its device queues.
+    fn take_one_queued(&mut self) -> Option<Block> {
+        let logical = self
+            .blocks
+            .iter()
+            .find(|(_, b)| b.state == BlockState::Queued)
+            .map(|(l, _)| *l)?;
+        let block = self.blocks.remove_node(&logical)?.to_key_value().1;
+        unqueue(&mut self.devices, &block);
+        Some(block)
+    }
+}
+
+/// Takes `block` out of the queue of every device holding a copy.
+fn unqueue(devices: &mut RBTree<u64, Device>, block: &Block) {
+    for c in block.copies.iter() {
+        if let Some(dev) = devices.get_mut(&c.devid) {
+            // The node is freed here; freeing under a spinlock is fine.
+            drop(dev.queue.remove_node(&block.logical));
+            if let Some(zone) = dev.zones.get_mut(&block.chunk_end) {
+                zone.queued = zone.queued.saturating_sub(1);
+                dev.picker.refile(zone);
+            }
+        }
+    }
+}
+
+impl WorkItem for FsState {
+    type Pointer = Arc<FsState>;
+
+    fn run(this: Arc<FsState>) {
+        if this.pass() {
+            crate::with_engine(|engine| this.kick(engine.queue()));
+        }
+    }
+}
+
+/// Starts the read of a request's root block.
+pub(crate) fn start_root(state: &Arc<FsState>, request: &Arc<Request>, root: TreeRoot) {
+    state.queue_block(
+        request,
+        Want {
+            logical: root.bytenr,
+            level: root.level,
+            owner: root.owner,
+            generation: root.generation,
+            upper: Key::MAX,
+        },
+    );
+}

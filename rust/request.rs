@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Requests (`reada_control` in the original): one caller's wish to read
+//! ahead the key range `[start, end)` of one tree.
+//!
+//! A request counts its outstanding links: one for each block it waits for.
+//! The root's link is counted when the request starts; a node's children are
+//! counted before the node's own link is released, so the count reaches zero
+//! exactly once, when the last branch of the range has been read, found
+//! cached, failed or been cut. Waiters sleep until then; a caller may also
+//! detach and let the request finish in the background.
+
+use crate::shim::{TreeRange, WalkCounts};
+use kernel::prelude::*;
+use kernel::sync::{Arc, CondVar, SpinLock};
+use kernel::{new_condvar, new_spinlock, ModuleRef};
+
+/// How one of a request's blocks ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Read from disk for this request (or by a read it joined).
+    Read { bytes: u64 },
+    /// Already up to date in memory: no I/O.
+    Cached,
+    /// The read failed or the block did not verify: its branch is cut.
+    Failed,
+    /// The block's generation is not the one its parent promised (the tree
+    /// changed under the request): its branch is dropped.
+    Stale,
+    /// The block could not be queued for lack of memory.
+    NoMemory,
+    /// The filesystem is being unmounted.
+    Cancelled,
+}
+
+/// The mutable part of a request.
+struct State {
+    /// Links not yet processed; the request is finished at zero.
+    outstanding: u64,
+    counts: WalkCounts,
+    stale: u64,
+    no_memory: bool,
+    cancelled: bool,
+}
+
+/// One readahead request.
+///
+/// # Invariants
+///
+/// Once `state.outstanding` reaches zero it never changes again, and
+/// `finished` has been notified.
+#[pin_data]
+pub(crate) struct Request {
+    /// Unique among the module's requests; keys the request's links.
+    pub(crate) id: u64,
+    pub(crate) range: TreeRange,
+    #[pin]
+    state: SpinLock<State>,
+    #[pin]
+    finished: CondVar,
+    /// Keeps the module loaded while the request lives: `rmmod` is refused.
+    _module: ModuleRef,
+}
+
+impl Request {
+    /// A request with one outstanding link: its root block's.
+    pub(crate) fn new(id: u64, range: TreeRange, module: ModuleRef) -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(Request {
+                id,
+                range,
+                state <- new_spinlock!(
+                    State {
+                        outstanding: 1,
+                        counts: WalkCounts::default(),
+                        stale: 0,
+                        no_memory: false,
+                        cancelled: false,
+                    },
+                    "Request::state"
+                ),
+                finished <- new_condvar!("Request::finished"),
+                _module: module,
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Counts `n` more outstanding links: call it before queueing children,
+    /// while the parent's own link is still outstanding.
+    pub(crate) fn add_outstanding(&self, n: u64) {
+        self.state.lock().outstanding += n;
+    }
+
+    /// Records how one of the request's blocks ended and releases its link.
+    pub(crate) fn block_done(&self, outcome: Outcome) {
+        let mut s = self.state.lock();
+        match outcome {
+            Outcome::Read { bytes } => {
+                s.counts.visited += 1;
+                s.counts.read += 1;
+                s.counts.bytes_read += bytes;
+            }
+            Outcome::Cached => {
+                s.counts.visited += 1;
+                s.counts.cached += 1;
+            }
+            Outcome::Failed => s.counts.errors += 1,
+            Outcome::Stale => s.stale += 1,
+            Outcome::NoMemory => {
+                s.counts.errors += 1;
+                s.no_memory = true;
+            }
+            Outcome::Cancelled => {
+                s.counts.errors += 1;
+                s.cancelled = true;
+            }
+        }
+        // The link being released was counted, so this cannot underflow.
+        s.outstanding = s.outstanding.saturating_sub(1);
+        if s.outstanding == 0 {
+            self.finished.notify_all();
+        }
+    }
+
+    /// Sleeps until the request is finished and returns what it did.
+    ///
+    /// Fails with `EINTR` if a signal arrives first (the request goes on in
+    /// the background), `ENOMEM` if a block could not be queued, `ECANCELED`
+    /// if the filesystem was unmounted under it.
+    pub(crate) fn wait(&self) -> Result<WalkCounts> {
+        let mut s = self.state.lock();
+        while s.outstanding != 0 {
+            if self.finished.wait_interruptible(&mut s) {
+                return Err(EINTR);
+            }
+        }
+        if s.no_memory {
+            return Err(ENOMEM);
+        }
+        if s.cancelled {
+            return Err(crate::shim::ecanceled());
+        }
+        Ok(s.counts)
+    }
+}

@@ -1,0 +1,472 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The safe face of the btrfs readahead interface.
+//!
+//! C header: [`include/linux/btrfs_reada.h`], added by this project's kernel
+//! patch series. This is the only file of the module that calls into C: the
+//! hook table btrfs calls us through, and the shim we read btrfs through.
+//!
+//! Handles:
+//! - [`FsInfo`]: a mounted filesystem, borrowed for the duration of a hook.
+//! - [`FsHandle`]: the same, kept across calls; valid until btrfs calls the
+//!   `umount` hook for it, which the module drains before returning.
+//! - [`TreeBlock`]: an owned reference to a tree block (`struct extent_buffer`),
+//!   dropped through `btrfs_reada_release_block`.
+//!
+//! Devices are named by devid, never by pointer: the module holds nothing
+//! that device removal or replace could free under it.
+//!
+//! [`include/linux/btrfs_reada.h`]: ../../patches/0003-btrfs-add-the-shim-the-tree-readahead-module-reads-b.patch
+
+use core::ptr::NonNull;
+use kernel::bindings;
+use kernel::error::{from_result, to_result};
+use kernel::ffi::{c_int, c_long, c_void};
+use kernel::prelude::*;
+use kernel::types::Opaque;
+use kernel::uaccess::UserPtr;
+
+pub(crate) use crate::order::Key;
+
+fn key_from_c(k: &bindings::btrfs_reada_key) -> Key {
+    Key {
+        objectid: k.objectid,
+        type_: k.type_,
+        offset: k.offset,
+    }
+}
+
+fn key_to_c(k: Key) -> bindings::btrfs_reada_key {
+    bindings::btrfs_reada_key {
+        objectid: k.objectid,
+        offset: k.offset,
+        type_: k.type_,
+    }
+}
+
+/// `ECANCELED`, which the kernel crate does not name yet.
+pub(crate) fn ecanceled() -> Error {
+    Error::from_errno(-(bindings::ECANCELED as i32))
+}
+
+/// A mounted btrfs filesystem, borrowed from btrfs for the duration of a hook.
+///
+/// # Invariants
+///
+/// A `&FsInfo` points to a live `struct btrfs_fs_info` for its whole lifetime.
+#[repr(transparent)]
+pub(crate) struct FsInfo(Opaque<bindings::btrfs_fs_info>);
+
+impl FsInfo {
+    /// # Safety
+    ///
+    /// `ptr` must point to a live `struct btrfs_fs_info` for the lifetime `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut bindings::btrfs_fs_info) -> &'a Self {
+        // SAFETY: `FsInfo` is a transparent wrapper of the C struct, and the
+        // caller guarantees the pointee lives for `'a`.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    fn as_ptr(&self) -> *mut bindings::btrfs_fs_info {
+        self.0.get()
+    }
+
+    /// A number that identifies this filesystem while it is mounted.
+    pub(crate) fn id(&self) -> usize {
+        self.as_ptr() as usize
+    }
+
+    /// Size in bytes of every tree block of this filesystem.
+    pub(crate) fn nodesize(&self) -> u32 {
+        // SAFETY: `self` is a live fs_info by the type invariant.
+        unsafe { bindings::btrfs_reada_nodesize(self.as_ptr()) }
+    }
+
+    /// The root block of tree `tree_id`, live or as of the last commit.
+    ///
+    /// Fails with `EINVAL` if `tree_id` cannot name a tree, `ENOENT` if this
+    /// filesystem has no such tree. May sleep.
+    pub(crate) fn tree_root(&self, tree_id: u64, commit_root: bool) -> Result<TreeRoot> {
+        let mut root = bindings::btrfs_reada_root::default();
+        // SAFETY: `self` is live by the type invariant; `root` is a valid
+        // place for the C function to fill.
+        to_result(unsafe {
+            bindings::btrfs_reada_tree_root(self.as_ptr(), tree_id, commit_root, &mut root)
+        })?;
+        Ok(TreeRoot {
+            bytenr: root.bytenr,
+            generation: root.generation,
+            owner: root.owner,
+            level: root.level,
+        })
+    }
+
+    /// The chunk holding `logical` and the block's copies, by mirror number,
+    /// into `copies` (cleared first). Copies on missing devices or on the
+    /// target of a running replace are included, flagged. May sleep.
+    pub(crate) fn map_block(&self, logical: u64, copies: &mut KVec<BlockCopy>) -> Result<Chunk> {
+        let mut chunk = bindings::btrfs_reada_chunk::default();
+        let mut raw: [bindings::btrfs_reada_copy; 4] = Default::default();
+        // SAFETY: `self` is live by the type invariant; `raw` has room for
+        // the number of copies passed.
+        let n = unsafe {
+            bindings::btrfs_reada_map_block(self.as_ptr(), logical, &mut chunk, raw.as_mut_ptr(), 4)
+        };
+        to_result(n)?;
+        let mut n = usize::try_from(n).map_err(|_| EINVAL)?;
+        let mut big;
+        let found: &[bindings::btrfs_reada_copy] = if n <= raw.len() {
+            &raw[..n]
+        } else {
+            // More copies than any profile has today: ask again with room.
+            big = KVec::from_elem(bindings::btrfs_reada_copy::default(), n, GFP_NOFS)?;
+            let room = i32::try_from(n).map_err(|_| EINVAL)?;
+            // SAFETY: as above, with `big` holding `room` entries.
+            let again = unsafe {
+                bindings::btrfs_reada_map_block(
+                    self.as_ptr(),
+                    logical,
+                    &mut chunk,
+                    big.as_mut_ptr(),
+                    room,
+                )
+            };
+            to_result(again)?;
+            n = n.min(usize::try_from(again).map_err(|_| EINVAL)?);
+            &big[..n]
+        };
+        *copies = KVec::with_capacity(found.len(), GFP_NOFS)?;
+        for c in found {
+            copies.push(
+                BlockCopy {
+                    devid: c.devid,
+                    mirror: c.mirror,
+                    usable: c.dev_flags
+                        & (bindings::BTRFS_READA_DEV_MISSING
+                            | bindings::BTRFS_READA_DEV_REPLACE_TGT)
+                        == 0,
+                },
+                GFP_NOFS,
+            )?;
+        }
+        Ok(Chunk {
+            start: chunk.start,
+            end: chunk.start.saturating_add(chunk.length),
+        })
+    }
+
+    /// Starts reading copy `mirror` of a tree block, or returns it at once
+    /// if it is already up to date. A started read is reported through the
+    /// `end_io` hook. The block's generation is not checked here: callers
+    /// compare it with what each parent expects. May sleep.
+    pub(crate) fn read_block(
+        &self,
+        logical: u64,
+        owner: u64,
+        level: u8,
+        mirror: u32,
+    ) -> Result<ReadStart> {
+        let mut eb = core::ptr::null_mut();
+        // SAFETY: `self` is live by the type invariant; `eb` is a valid place
+        // for the C function to store a referenced block.
+        let ret = unsafe {
+            bindings::btrfs_reada_read_block(
+                self.as_ptr(),
+                logical,
+                owner,
+                0,
+                level,
+                mirror,
+                &mut eb,
+            )
+        };
+        to_result(ret)?;
+        if ret == bindings::BTRFS_READA_CACHED as i32 {
+            // SAFETY: on BTRFS_READA_CACHED, `eb` carries a reference for us.
+            return unsafe { TreeBlock::from_raw(eb) }
+                .map(ReadStart::Cached)
+                .ok_or(EINVAL);
+        }
+        Ok(ReadStart::Started)
+    }
+
+    /// Walks the key range `[start, end)` of a tree without the readahead,
+    /// one synchronous read at a time (`forward == false`) or the stock way
+    /// with `READA_FORWARD`. May sleep for as long as the reads take.
+    pub(crate) fn walk(&self, range: &TreeRange, forward: bool) -> Result<WalkCounts> {
+        let mut walk = bindings::btrfs_reada_walk {
+            tree_id: range.tree_id,
+            start: key_to_c(range.start),
+            end: key_to_c(range.end),
+            commit_root: range.commit_root,
+            forward,
+            ..Default::default()
+        };
+        // SAFETY: `self` is live by the type invariant; `walk` is initialised.
+        to_result(unsafe { bindings::btrfs_reada_walk(self.as_ptr(), &mut walk) })?;
+        Ok(WalkCounts {
+            visited: walk.visited,
+            read: walk.read,
+            cached: walk.cached,
+            bytes_read: walk.bytes_read,
+            errors: walk.errors,
+        })
+    }
+}
+
+/// A filesystem kept across calls by the readahead machine.
+///
+/// # Invariants
+///
+/// The fs_info lives until btrfs calls the `umount` hook for it; the machine
+/// drains every use of the handle before that hook returns.
+pub(crate) struct FsHandle(NonNull<bindings::btrfs_fs_info>);
+
+// SAFETY: the fs_info may be used from any thread while it lives.
+unsafe impl Send for FsHandle {}
+// SAFETY: all shim functions are safe to call concurrently.
+unsafe impl Sync for FsHandle {}
+
+impl FsHandle {
+    /// # Safety
+    ///
+    /// The caller must stop using the handle before the `umount` hook for
+    /// this filesystem returns.
+    pub(crate) unsafe fn new(fs: &FsInfo) -> Self {
+        // The pointer comes from a reference, so it is not null.
+        FsHandle(NonNull::from(fs).cast())
+    }
+
+    /// The filesystem; valid by the type invariant.
+    pub(crate) fn get(&self) -> &FsInfo {
+        // SAFETY: the fs_info lives while the handle is used (type invariant).
+        unsafe { FsInfo::from_raw(self.0.as_ptr()) }
+    }
+}
+
+/// One copy of a tree block.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BlockCopy {
+    pub(crate) devid: u64,
+    pub(crate) mirror: u32,
+    /// The device is present and not the target of a running replace.
+    pub(crate) usable: bool,
+}
+
+/// A chunk's logical range `[start, end)`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Chunk {
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+}
+
+/// What `read_block` did.
+pub(crate) enum ReadStart {
+    /// The block was up to date: no I/O.
+    Cached(TreeBlock),
+    /// A read was started or joined; the `end_io` hook reports it.
+    Started,
+}
+
+/// Where a tree starts.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TreeRoot {
+    pub(crate) bytenr: u64,
+    pub(crate) generation: u64,
+    pub(crate) owner: u64,
+    pub(crate) level: u8,
+}
+
+/// A key range `[start, end)` of one tree.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TreeRange {
+    pub(crate) tree_id: u64,
+    pub(crate) start: Key,
+    pub(crate) end: Key,
+    pub(crate) commit_root: bool,
+}
+
+/// What a walk or a readahead did.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct WalkCounts {
+    pub(crate) visited: u64,
+    pub(crate) read: u64,
+    pub(crate) cached: u64,
+    pub(crate) bytes_read: u64,
+    pub(crate) errors: u64,
+}
+
+/// An owned reference to a tree block.
+///
+/// # Invariants
+///
+/// `self.0` points to a `struct extent_buffer` on which this value holds one
+/// reference, dropped when it is dropped.
+pub(crate) struct TreeBlock(NonNull<bindings::extent_buffer>);
+
+// SAFETY: extent buffer references may be taken and dropped on any CPU, and
+// the accessors used through `&TreeBlock` only read the buffer.
+unsafe impl Send for TreeBlock {}
+// SAFETY: see `Send`; shared access only reads the buffer.
+unsafe impl Sync for TreeBlock {}
+
+impl TreeBlock {
+    /// # Safety
+    ///
+    /// `eb` must be non-null and carry a reference that the new value owns.
+    unsafe fn from_raw(eb: *mut bindings::extent_buffer) -> Option<Self> {
+        NonNull::new(eb).map(TreeBlock)
+    }
+
+    /// Logical address of the block.
+    pub(crate) fn bytenr(&self) -> u64 {
+        // SAFETY: by the type invariant we hold a reference to the buffer.
+        unsafe { bindings::btrfs_reada_block_bytenr(self.0.as_ptr()) }
+    }
+
+    /// Generation the block was written in.
+    pub(crate) fn generation(&self) -> u64 {
+        // SAFETY: by the type invariant we hold a reference to the buffer.
+        unsafe { bindings::btrfs_reada_block_generation(self.0.as_ptr()) }
+    }
+
+    /// Level of the block, 0 for a leaf.
+    pub(crate) fn level(&self) -> u8 {
+        // SAFETY: by the type invariant we hold a reference to the buffer.
+        unsafe { bindings::btrfs_reada_block_level(self.0.as_ptr()) }
+    }
+
+    /// Number of items (leaf) or child pointers (node).
+    pub(crate) fn nritems(&self) -> u32 {
+        // SAFETY: by the type invariant we hold a reference to the buffer.
+        unsafe { bindings::btrfs_reada_block_nritems(self.0.as_ptr()) }
+    }
+
+    /// Child pointer `slot` of a node; `EINVAL` for a leaf or a bad slot.
+    pub(crate) fn child(&self, slot: u32) -> Result<ChildPtr> {
+        let mut ptr = bindings::btrfs_reada_ptr::default();
+        // SAFETY: we hold a reference to the buffer; the C side checks the
+        // slot and the block kind.
+        to_result(unsafe { bindings::btrfs_reada_node_ptr(self.0.as_ptr(), slot, &mut ptr) })?;
+        Ok(ChildPtr {
+            key: key_from_c(&ptr.key),
+            bytenr: ptr.bytenr,
+            generation: ptr.generation,
+        })
+    }
+}
+
+impl Drop for TreeBlock {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant we own one reference.
+        unsafe { bindings::btrfs_reada_release_block(self.0.as_ptr()) }
+    }
+}
+
+/// One child pointer of a node.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ChildPtr {
+    /// First key of the child's subtree.
+    pub(crate) key: Key,
+    pub(crate) bytenr: u64,
+    /// Generation the parent expects the child to have.
+    pub(crate) generation: u64,
+}
+
+/// The hooks btrfs calls the module through (`struct btrfs_reada_ops`).
+pub(crate) trait ReadaHooks {
+    /// `BTRFS_IOC_READA` on `fs`; `arg` is the caller's argument pointer.
+    /// btrfs has checked `CAP_SYS_ADMIN` and pinned the module.
+    fn ioctl(fs: &FsInfo, arg: UserPtr) -> Result<i64>;
+    /// The read of a block the module flagged ended (`result` is `Err` if it
+    /// failed or did not verify). Runs in btrfs's end io workers.
+    fn end_io(fs: &FsInfo, block: TreeBlock, result: Result);
+    /// `fs` is being unmounted: drain everything that refers to it.
+    fn umount(fs: &FsInfo);
+}
+
+/// The module's registration of its hooks with btrfs; dropping it
+/// unregisters them and waits for calls in progress to return.
+///
+/// # Invariants
+///
+/// `ops` is registered with btrfs for as long as this value lives.
+pub(crate) struct HookRegistration {
+    ops: KBox<bindings::btrfs_reada_ops>,
+}
+
+// SAFETY: the registration only holds the ops table, which btrfs reads from
+// any CPU; unregistering from another thread than the one that registered is
+// fine.
+unsafe impl Send for HookRegistration {}
+// SAFETY: `&HookRegistration` gives no access to anything.
+unsafe impl Sync for HookRegistration {}
+
+impl HookRegistration {
+    /// Registers `H` as btrfs's readahead hooks. Fails with `EBUSY` if
+    /// another module is registered.
+    pub(crate) fn new<H: ReadaHooks>(module: &'static ThisModule) -> Result<Self> {
+        let ops = KBox::new(
+            bindings::btrfs_reada_ops {
+                owner: module.as_ptr(),
+                end_io: Some(end_io_hook::<H>),
+                ioctl: Some(ioctl_hook::<H>),
+                umount: Some(umount_hook::<H>),
+            },
+            GFP_KERNEL,
+        )?;
+        // SAFETY: the table lives in a box that is dropped only after
+        // `Drop::drop` has unregistered it.
+        to_result(unsafe { bindings::btrfs_reada_register(&*ops) })?;
+        Ok(HookRegistration { ops })
+    }
+}
+
+impl Drop for HookRegistration {
+    fn drop(&mut self) {
+        // SAFETY: registered by the type invariant; returns once no call
+        // through the table is running, before the box is freed.
+        unsafe { bindings::btrfs_reada_unregister(&*self.ops) }
+    }
+}
+
+/// # Safety
+///
+/// Called by btrfs only, with a live `fs_info` and the caller's argument.
+unsafe extern "C" fn ioctl_hook<H: ReadaHooks>(
+    fs_info: *mut bindings::btrfs_fs_info,
+    arg: *mut c_void,
+) -> c_long {
+    // SAFETY: btrfs passes an fs_info that lives for the duration of the call.
+    let fs = unsafe { FsInfo::from_raw(fs_info) };
+    from_result(|| {
+        let ret = H::ioctl(fs, arg as UserPtr)?;
+        Ok(ret as c_long)
+    })
+}
+
+/// # Safety
+///
+/// Called by btrfs only, with a live `fs_info` and a referenced `eb`.
+unsafe extern "C" fn end_io_hook<H: ReadaHooks>(
+    fs_info: *mut bindings::btrfs_fs_info,
+    eb: *mut bindings::extent_buffer,
+    error: c_int,
+) {
+    // SAFETY: btrfs passes an fs_info that lives for the duration of the call.
+    let fs = unsafe { FsInfo::from_raw(fs_info) };
+    // SAFETY: the hook contract hands us a reference to `eb` to own.
+    let Some(block) = (unsafe { TreeBlock::from_raw(eb) }) else {
+        return;
+    };
+    H::end_io(fs, block, to_result(error));
+}
+
+/// # Safety
+///
+/// Called by btrfs only, with a live `fs_info`.
+unsafe extern "C" fn umount_hook<H: ReadaHooks>(fs_info: *mut bindings::btrfs_fs_info) {
+    // SAFETY: btrfs passes an fs_info that lives for the duration of the call.
+    let fs = unsafe { FsInfo::from_raw(fs_info) };
+    H::umount(fs);
+}
