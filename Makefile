@@ -66,7 +66,7 @@ module: kernel
 tools: deps
 	@cd tools && cargo build --release --workspace --quiet
 	@mkdir -p $(TOOLS_BIN)
-	@for t in reada disksim; do [ ! -x $(CARGO_TARGET)/release/$$t ] || cp $(CARGO_TARGET)/release/$$t $(TOOLS_BIN)/; done
+	@for t in reada reada-probe disksim; do [ ! -x $(CARGO_TARGET)/release/$$t ] || cp $(CARGO_TARGET)/release/$$t $(TOOLS_BIN)/; done
 
 initramfs: module tools
 	@bash tools/vm/mkinitramfs.sh $(INITRAMFS) $(MODDIR) $(TOOLS_BIN)
@@ -104,7 +104,7 @@ lint-module-no-panic:
 	@! grep -nE '\.unwrap\(\)|\.expect\(|panic!|todo!|unimplemented!|unreachable!' rust/*.rs $(wildcard samples/*.rs)
 
 lint-checkpatch: kernel-tree
-	@$(KDIR)/scripts/checkpatch.pl --no-tree --strict --ignore FILE_PATH_CHANGES -q patches/*.patch
+	@cd $(KDIR) && scripts/checkpatch.pl --no-tree --strict --ignore FILE_PATH_CHANGES -q $(TOP)/patches/*.patch
 
 lint-tools:
 	@cd tools && cargo fmt --check && cargo clippy --quiet --release --all-targets -- -D warnings

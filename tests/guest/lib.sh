@@ -3,6 +3,8 @@ set -euo pipefail
 
 MODULE=/reada/btrfs_reada.ko
 MNT=/mnt
+# No udev in the guest: dmsetup must not wait for it.
+export DM_DISABLE_UDEV=1
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 say() { echo "--- $*"; }
@@ -35,3 +37,54 @@ disks() {
 
 # sectors read so far by a block device (field 3 of /sys/block/X/stat)
 sectors_read() { awk '{print $3}' "/sys/block/${1#/dev/}/stat"; }
+
+# probe ARGS...: one raw BTRFS_IOC_READA; prints "ok ..." or "errno=NAME"
+probe() { reada-probe "$@"; }
+
+# expect_errno WHAT ERRNO PROBE_ARGS...
+expect_errno() {
+	local what=$1 want=$2 got
+	shift 2
+	got=$(reada-probe "$@") || fail "$what: reada-probe failed: $got"
+	[ "$got" = "errno=$want" ] || fail "$what: expected errno=$want, got '$got'"
+	echo "ok: $what -> $want"
+}
+
+# json_field FIELD JSON: a number from the reada tool's --json output
+json_field() { echo "$2" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
+
+# dump_tree_blocks DEV TREE: nodes and leaves of a tree, per btrfs-progs
+dump_tree_blocks() { btrfs inspect-internal dump-tree -t "$2" "$1" | grep -cE '^(node [0-9]+ level|leaf [0-9]+ items) '; }
+
+# fill_files DIR N SIZE: N files of SIZE bytes (random, so they are not inlined or shared)
+fill_files() {
+	local dir=$1 n=$2 size=$3 i
+	mkdir -p "$dir"
+	for ((i = 0; i < n; i++)); do head -c "$size" /dev/urandom > "$dir/f$i"; done
+}
+
+# drop_caches: forget cached tree blocks (the next walk reads from disk)
+drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
+
+# sectors_read_all DEV...: sectors read so far, summed over devices
+sectors_read_all() {
+	local d sum=0
+	for d in "$@"; do sum=$((sum + $(sectors_read "$d"))); done
+	echo $sum
+}
+
+# populate DIR: a few thousand small files, so that with 4 KiB nodes the fs,
+# extent and csum trees have a few hundred blocks over several levels
+populate() {
+	fill_files "$1/a" 1200 5000
+	fill_files "$1/b" 800 9000
+	rm -f "$1"/a/f1??
+	sync
+}
+
+# cold_remount DEV...: unmount and mount again, so no tree block is cached
+cold_remount() {
+	umount $MNT
+	drop_caches
+	mount "$1" $MNT
+}

@@ -48,10 +48,13 @@ def host_tests(results, args):
     env["READA_REQUIRE_UAPI"] = "1"
     cmd = ["cargo", "test", "--workspace", "--release", "--", "--test-threads=2"]
     print(f"== host: {' '.join(cmd)}", flush=True)
-    proc = subprocess.run(cmd, cwd=TOP / "tools", env=env, capture_output=True, text=True)
+    # cargo names each test binary on stderr, its tests on stdout: merge them
+    # to keep the order.
+    proc = subprocess.run(cmd, cwd=TOP / "tools", env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
     seen = 0
     crate = ""
-    for line in proc.stdout.splitlines() + proc.stderr.splitlines():
+    for line in proc.stdout.splitlines():
         m = re.match(r"\s*Running .*\(.*/deps/(\w+?)-[0-9a-f]+\)", line)
         if m:
             crate = m.group(1)
@@ -63,7 +66,7 @@ def host_tests(results, args):
             results.add(name, m.group(2) == "ok")
             seen += 1
     if proc.returncode != 0:
-        sys.stdout.write(proc.stdout[-4000:] + proc.stderr[-4000:])
+        sys.stdout.write(proc.stdout[-8000:])
         if seen == 0 or not results.failed:
             results.add("host/cargo-test", False, why=f"cargo test exited {proc.returncode}")
 

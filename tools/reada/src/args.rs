@@ -192,6 +192,11 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Command, String> {
             "start key {start} is after end key {end} (keys compare by objectid, type, offset)"
         ));
     }
+    if start == end {
+        return Err(format!(
+            "the range {start}..{end} is empty: the end key is exclusive"
+        ));
+    }
     if detach && mode != Mode::Readahead {
         return Err(format!(
             "--detach works only with --mode readahead, not {}",
@@ -357,9 +362,9 @@ mod tests {
     }
 
     #[test]
-    fn equal_keys_are_allowed() {
-        let o = run(&["/m", "--tree", "fs", "--start", "5,1,0", "--end", "5,1,0"]);
-        assert_eq!(o.start, o.end);
+    fn equal_keys_are_an_empty_range() {
+        let e = err(&["/m", "--tree", "fs", "--start", "5,1,0", "--end", "5,1,0"]);
+        assert!(e.contains("is empty: the end key is exclusive"), "{e}");
     }
 
     #[test]
@@ -387,8 +392,10 @@ mod tests {
             err(&["/m", "--tree", "fs", "--end", "0,0,0", "--start", "0,0,1"])
                 .contains("after end key")
         );
-        run(&["/m", "--tree", "fs", "--start", "max,max,max"]);
-        run(&["/m", "--tree", "fs", "--end", "0,0,0"]);
+        // Empty ranges at either end of the key space.
+        assert!(err(&["/m", "--tree", "fs", "--start", "max,max,max"]).contains("is empty"));
+        assert!(err(&["/m", "--tree", "fs", "--end", "0,0,0"]).contains("is empty"));
+        run(&["/m", "--tree", "fs", "--end", "0,0,1"]);
     }
 
     #[test]

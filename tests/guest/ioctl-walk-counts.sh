@@ -1,0 +1,55 @@
+#!/bin/bash
+# The plain and forward walks visit exactly the tree blocks of the range:
+# for whole trees, as many as btrfs-progs' dump-tree shows; for part of a
+# tree, the same blocks in both modes. A cold walk reads nearly every block,
+# a warm one none.
+# disks: 2x1G
+# timeout: 600
+. /tests/lib.sh
+# Small nodes so that a few thousand files make trees of several levels.
+mkfs.btrfs -q -f -n 4096 -m raid1 -d single $(disks 2)
+mount /dev/vda $MNT
+fill_files $MNT/a 1500 5000
+fill_files $MNT/b 1500 3000
+rm -f $MNT/a/f1?? # holes in the extent tree
+umount $MNT
+
+declare -A expect
+for t in extent csum fs root; do
+	expect[$t]=$(dump_tree_blocks /dev/vda $t)
+	echo "dump-tree: $t tree has ${expect[$t]} blocks"
+done
+[ "${expect[extent]}" -gt 40 ] || fail "extent tree too small to mean anything (${expect[extent]} blocks)"
+
+load_module
+mount /dev/vda $MNT
+for t in extent csum fs root; do
+	for mode in plain forward; do
+		drop_caches
+		cold=$(reada $MNT --tree $t --mode $mode --json)
+		warm=$(reada $MNT --tree $t --mode $mode --json)
+		expect_eq "$t/$mode cold: blocks visited" "${expect[$t]}" "$(json_field blocks_visited "$cold")"
+		expect_eq "$t/$mode warm: blocks visited" "${expect[$t]}" "$(json_field blocks_visited "$warm")"
+		expect_eq "$t/$mode warm: blocks read" 0 "$(json_field blocks_read "$warm")"
+		expect_eq "$t/$mode: errors" 0 "$(json_field errors "$cold")"
+		[ $mode = forward ] && continue  # forward counts reads fs-wide
+		# A mounted filesystem keeps its roots (and blocks it uses itself)
+		# in memory: nearly all, but not every block, is read cold.
+		read=$(json_field blocks_read "$cold"); cached=$(json_field blocks_cached "$cold")
+		expect_eq "$t/$mode cold: read + cached" "${expect[$t]}" "$((read + cached))"
+		if [ "${expect[$t]}" -gt 10 ] && [ $((read * 10)) -lt $((${expect[$t]} * 7)) ]; then
+			fail "$t/$mode cold: only $read of ${expect[$t]} read"
+		fi
+	done
+done
+
+say "part of a tree: both walks visit the same blocks"
+for range in "--start 256 --end 300" "--start 270,1 --end 270,1,1" "--start 1000,0,0" "--end 258,dir_item"; do
+	p=$(reada $MNT --tree fs $range --mode plain --json)
+	f=$(reada $MNT --tree fs $range --mode forward --json)
+	n=$(json_field blocks_visited "$p")
+	expect_eq "fs tree $range: forward = plain" "$n" "$(json_field blocks_visited "$f")"
+	[ "$n" -ge 1 ] && [ "$n" -le "${expect[fs]}" ] || fail "fs tree $range: $n blocks"
+done
+umount $MNT
+unload_module

@@ -1,0 +1,34 @@
+#!/bin/bash
+# Eight requests at once, on the same and on different trees, all complete
+# with the right blocks, and blocks wanted by several requests are read once.
+# disks: 3x1G
+# timeout: 600
+. /tests/lib.sh
+load_module
+devs=$(disks 3)
+mkfs.btrfs -q -f -n 4096 -m raid1 -d single $devs
+mount /dev/vda $MNT
+populate $MNT
+umount $MNT
+declare -A blocks
+for t in extent csum fs; do blocks[$t]=$(dump_tree_blocks /dev/vda $t); done
+mount /dev/vda $MNT
+cold_remount /dev/vda
+before=$(sectors_read_all $devs)
+trees=(extent extent extent csum csum fs fs fs)
+for i in "${!trees[@]}"; do
+	reada $MNT --tree ${trees[$i]} --json > /tmp/out.$i &
+done
+wait
+after=$(sectors_read_all $devs)
+for i in "${!trees[@]}"; do
+	out=$(cat /tmp/out.$i)
+	expect_eq "request $i (${trees[$i]}): blocks" "${blocks[${trees[$i]}]}" "$(json_field blocks_visited "$out")"
+	expect_eq "request $i: errors" 0 "$(json_field errors "$out")"
+done
+distinct=$((blocks[extent] + blocks[csum] + blocks[fs]))
+echo "distinct blocks $distinct ($((distinct * 8)) sectors), devices read $((after - before)) sectors"
+[ $((after - before)) -le $((distinct * 8 * 5 / 4)) ] || fail "shared blocks were read more than once"
+echo "ok: shared blocks read once"
+umount $MNT
+unload_module

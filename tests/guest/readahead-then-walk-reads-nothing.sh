@@ -1,0 +1,43 @@
+#!/bin/bash
+# After a readahead of a tree, a plain walk of it reads nothing from disk,
+# for every metadata profile with copies on one or several devices: single,
+# DUP, RAID1, RAID1C3 and RAID10. The readahead visits exactly the blocks
+# the plain walk visits, and it reads from every device holding metadata.
+# disks: 4x1G
+# timeout: 900
+. /tests/lib.sh
+load_module
+for profile in single:1 dup:1 raid1:2 raid1c3:3 raid10:4; do
+	name=${profile%:*}
+	n=${profile#*:}
+	devs=$(disks $n)
+	say "metadata $name on $n device(s)"
+	mkfs.btrfs -q -f -n 4096 -m $name -d single $devs
+	mount /dev/vda $MNT
+	populate $MNT
+	for tree in extent csum fs; do
+		cold_remount /dev/vda
+		before=$(sectors_read_all $devs)
+		for d in $devs; do eval "dev_before_${d##*/}=$(sectors_read $d)"; done
+		ra=$(reada $MNT --tree $tree --json)
+		mid=$(sectors_read_all $devs)
+		plain=$(reada $MNT --tree $tree --mode plain --json)
+		after=$(sectors_read_all $devs)
+		echo "$tree: readahead $(json_field blocks_visited "$ra") blocks, $(json_field blocks_read "$ra") read, $((mid - before)) sectors"
+		expect_eq "$name/$tree: readahead errors" 0 "$(json_field errors "$ra")"
+		expect_eq "$name/$tree: readahead visits what the plain walk visits" \
+			"$(json_field blocks_visited "$plain")" "$(json_field blocks_visited "$ra")"
+		expect_eq "$name/$tree: plain walk after readahead: blocks read" 0 "$(json_field blocks_read "$plain")"
+		expect_eq "$name/$tree: plain walk after readahead: sectors read" "$mid" "$after"
+		[ "$(json_field blocks_read "$ra")" -gt 0 ] || fail "$name/$tree: cold readahead read nothing"
+		if [ $tree = fs ] && [ $n -gt 1 ]; then
+			for d in $devs; do
+				eval "b=\$dev_before_${d##*/}"
+				[ "$(sectors_read $d)" -gt "$b" ] || fail "$name: $d read nothing"
+			done
+			echo "ok: $name: every device read its share"
+		fi
+	done
+	umount $MNT
+done
+unload_module
