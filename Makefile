@@ -28,7 +28,7 @@ KENV := PATH=/usr/bin:$(PATH) RUST_LIB_SRC=/usr/src/rustc-1.85.0/library
 KMAKE := $(KENV) $(MAKE) --no-print-directory -C $(KDIR) LLVM=1
 CONFIG_HASH = $(shell sha256sum $(TOP)/kernel/reada.config | cut -c1-16)
 VERSION := $(shell git -C $(TOP) describe --always --dirty 2>/dev/null || echo unknown)
-MODULE_SOURCES := Kbuild Kconfig rust samples
+MODULE_SOURCES := $(wildcard Kbuild Kconfig rust samples)
 
 .PHONY: all check demo shell deps kernel-tree kernel module tools initramfs lint clean help
 
@@ -105,6 +105,7 @@ lint-module-no-panic:
 
 lint-checkpatch: kernel-tree
 	@cd $(KDIR) && scripts/checkpatch.pl --no-tree --strict --ignore FILE_PATH_CHANGES -q $(TOP)/patches/*.patch
+	@cd $(KDIR) && scripts/checkpatch.pl --no-tree --strict -q -f $(TOP)/samples/*.c
 
 lint-tools:
 	@cd tools && cargo fmt --check && cargo clippy --quiet --release --all-targets -- -D warnings

@@ -52,6 +52,11 @@ module! {
     license: "GPL",
 }
 
+kernel::module_param_uint! {
+    /// Tree block reads in flight per device at most (clamped to 1..=64).
+    max_in_flight: default 6, perm 0o644, desc "Tree block reads in flight per device (1-64, default 6)"
+}
+
 /// The module's version, set by the build from `git describe`.
 const VERSION: &str = match option_env!("BTRFS_READA_VERSION") {
     Some(v) => v,
@@ -163,13 +168,21 @@ impl Engine {
     }
 }
 
+/// Starts reading ahead `range` on `fs`.
+fn start(fs: &FsInfo, range: TreeRange) -> Result<Arc<Request>> {
+    if range.start >= range.end {
+        return Err(EINVAL);
+    }
+    with_engine(|engine| engine.start(fs, range)).ok_or(ENODEV)?
+}
+
 /// Reads ahead the range of `request` on `fs`: waits for it, or with
 /// `detach` returns at once with nothing counted yet.
 fn readahead(fs: &FsInfo, request: &ioctl::Request) -> Result<WalkCounts> {
     let ioctl::Mode::Readahead { detach } = request.mode else {
         return Err(EINVAL);
     };
-    let running = with_engine(|engine| engine.start(fs, request.range)).ok_or(ENODEV)??;
+    let running = start(fs, request.range)?;
     if detach {
         return Ok(WalkCounts::default());
     }
@@ -221,6 +234,18 @@ impl Drop for BtrfsReada {
 struct Hooks;
 
 impl shim::ReadaHooks for Hooks {
+    type Request = Request;
+
+    fn add(fs: &FsInfo, range: TreeRange) -> Result<Arc<Request>> {
+        start(fs, range)
+    }
+
+    fn wait(request: Arc<Request>) -> Result<WalkCounts> {
+        request.wait()
+    }
+
+    fn detach(_request: Arc<Request>) {}
+
     fn ioctl(fs: &FsInfo, arg: UserPtr) -> Result<i64> {
         ioctl::handle(fs, arg)
     }

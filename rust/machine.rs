@@ -6,7 +6,7 @@
 //! index of its queued and in-flight blocks by logical address, and per
 //! device a queue of blocks by logical address, its zones and its zone
 //! picker. A *pass* of the machine (a work item on the module's own
-//! workqueue) gives every device with fewer than [`MAX_IN_FLIGHT`] reads in
+//! workqueue) gives every device with fewer than `max_in_flight` reads in
 //! flight the next queued block at or after its read pointer in its current
 //! zone, moving to the best zone when the current one runs dry, and starts
 //! the reads. A block is taken once, by whichever device reaches it first,
@@ -45,8 +45,11 @@ use kernel::sync::{Arc, CondVar, SpinLock};
 use kernel::workqueue::{impl_has_work, new_work, Queue, Work, WorkItem};
 use kernel::{new_condvar, new_spinlock};
 
-/// Reads in flight per device at most (the original used 6 too).
-pub(crate) const MAX_IN_FLIGHT: u32 = 6;
+/// Reads in flight per device at most: the `max_in_flight` module
+/// parameter (default 6, as in the original), kept within 1..=64.
+fn max_in_flight() -> u32 {
+    crate::max_in_flight.get().clamp(1, 64)
+}
 
 /// Blocks a pass starts before it requeues itself.
 const PASS_BUDGET: usize = 256;
@@ -333,9 +336,10 @@ impl FsState {
             // Room for every device and one start per free slot of each;
             // devices added meanwhile wait for the next round.
             let devices = self.machine.lock().devices.iter().count();
+            let limit = max_in_flight();
             let (Ok(mut devids), Ok(mut starts)) = (
                 KVec::with_capacity(devices, GFP_NOFS),
-                KVec::with_capacity(devices * MAX_IN_FLIGHT as usize, GFP_NOFS),
+                KVec::with_capacity(devices * limit as usize, GFP_NOFS),
             ) else {
                 break;
             };
@@ -344,7 +348,7 @@ impl FsState {
                 if m.closing {
                     break;
                 }
-                m.take_starts(&mut devids, &mut starts, self.nodesize);
+                m.take_starts(&mut devids, &mut starts, self.nodesize, limit);
             }
             if starts.is_empty() {
                 break;
@@ -546,7 +550,13 @@ impl Machine {
     /// flight, and appends it to `starts`. Both vectors come with room
     /// reserved (devices beyond `devids`' room wait for the next round), so
     /// nothing here allocates.
-    fn take_starts(&mut self, devids: &mut KVec<u64>, starts: &mut KVec<Start>, nodesize: u64) {
+    fn take_starts(
+        &mut self,
+        devids: &mut KVec<u64>,
+        starts: &mut KVec<Start>,
+        nodesize: u64,
+        limit: u32,
+    ) {
         for (devid, _) in self.devices.iter() {
             if devids.len() == devids.capacity() || devids.push(*devid, GFP_NOWAIT).is_err() {
                 break;
@@ -554,7 +564,7 @@ impl Machine {
         }
         for &devid in devids.iter() {
             while starts.len() < starts.capacity() {
-                let Some(logical) = self.next_for_device(devid) else {
+                let Some(logical) = self.next_for_device(devid, limit) else {
                     break;
                 };
                 let Some(start) = self.start_block(logical, devid, nodesize) else {
@@ -570,10 +580,10 @@ impl Machine {
     /// The next block device `devid` should read, if it has a free slot:
     /// the first queued block at or after its read pointer in its current
     /// zone; when the zone runs dry, the best zone of its picker.
-    fn next_for_device(&mut self, devid: u64) -> Option<u64> {
+    fn next_for_device(&mut self, devid: u64, limit: u32) -> Option<u64> {
         loop {
             let dev = self.devices.get_mut(&devid)?;
-            if dev.in_flight >= MAX_IN_FLIGHT {
+            if dev.in_flight >= limit {
                 return None;
             }
             if let Some(zone_end) = dev.current {

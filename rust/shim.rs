@@ -23,6 +23,7 @@ use kernel::bindings;
 use kernel::error::{from_result, to_result};
 use kernel::ffi::{c_int, c_long, c_void};
 use kernel::prelude::*;
+use kernel::sync::Arc;
 use kernel::types::Opaque;
 use kernel::uaccess::UserPtr;
 
@@ -375,6 +376,14 @@ pub(crate) struct ChildPtr {
 
 /// The hooks btrfs calls the module through (`struct btrfs_reada_ops`).
 pub(crate) trait ReadaHooks {
+    /// A readahead request, handed to kernel callers as an opaque handle.
+    type Request: Send + Sync;
+    /// Starts reading ahead `range` for a kernel caller (`btrfs_reada_add`).
+    fn add(fs: &FsInfo, range: TreeRange) -> Result<Arc<Self::Request>>;
+    /// Waits for a kernel caller's request (`btrfs_reada_wait`).
+    fn wait(request: Arc<Self::Request>) -> Result<WalkCounts>;
+    /// Lets a kernel caller's request go on alone (`btrfs_reada_detach`).
+    fn detach(request: Arc<Self::Request>);
     /// `BTRFS_IOC_READA` on `fs`; `arg` is the caller's argument pointer.
     /// btrfs has checked `CAP_SYS_ADMIN` and pinned the module.
     fn ioctl(fs: &FsInfo, arg: UserPtr) -> Result<i64>;
@@ -411,6 +420,9 @@ impl HookRegistration {
                 owner: module.as_ptr(),
                 end_io: Some(end_io_hook::<H>),
                 ioctl: Some(ioctl_hook::<H>),
+                add: Some(add_hook::<H>),
+                wait: Some(wait_hook::<H>),
+                detach: Some(detach_hook::<H>),
                 umount: Some(umount_hook::<H>),
             },
             GFP_KERNEL,
@@ -469,4 +481,67 @@ unsafe extern "C" fn umount_hook<H: ReadaHooks>(fs_info: *mut bindings::btrfs_fs
     // SAFETY: btrfs passes an fs_info that lives for the duration of the call.
     let fs = unsafe { FsInfo::from_raw(fs_info) };
     H::umount(fs);
+}
+
+/// # Safety
+///
+/// Called by btrfs only, with a live `fs_info` and valid keys.
+unsafe extern "C" fn add_hook<H: ReadaHooks>(
+    fs_info: *mut bindings::btrfs_fs_info,
+    tree_id: u64,
+    start: *const bindings::btrfs_reada_key,
+    end: *const bindings::btrfs_reada_key,
+    commit_root: bool,
+) -> *mut bindings::btrfs_reada_request {
+    // SAFETY: btrfs passes an fs_info that lives for the duration of the call.
+    let fs = unsafe { FsInfo::from_raw(fs_info) };
+    // SAFETY: btrfs passes its caller's keys, valid for the call.
+    let (start, end) = unsafe { (key_from_c(&*start), key_from_c(&*end)) };
+    let range = TreeRange {
+        tree_id,
+        start,
+        end,
+        commit_root,
+    };
+    match H::add(fs, range) {
+        Ok(request) => Arc::into_raw(request).cast_mut().cast(),
+        Err(e) => e.to_ptr(),
+    }
+}
+
+/// # Safety
+///
+/// Called by btrfs only, with a handle from `add_hook` that is not used
+/// again, and a valid `counts`.
+unsafe extern "C" fn wait_hook<H: ReadaHooks>(
+    request: *mut bindings::btrfs_reada_request,
+    counts: *mut bindings::btrfs_reada_counts,
+) -> c_int {
+    // SAFETY: the handle came from `Arc::into_raw` in `add_hook`, and btrfs
+    // hands it back exactly once.
+    let request = unsafe { Arc::from_raw(request.cast_const().cast::<H::Request>()) };
+    match H::wait(request) {
+        Ok(c) => {
+            let out = bindings::btrfs_reada_counts {
+                visited: c.visited,
+                read: c.read,
+                cached: c.cached,
+                bytes_read: c.bytes_read,
+                errors: c.errors,
+            };
+            // SAFETY: btrfs passes its caller's valid `counts`.
+            unsafe { counts.write(out) };
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// # Safety
+///
+/// Called by btrfs only, with a handle from `add_hook` not used again.
+unsafe extern "C" fn detach_hook<H: ReadaHooks>(request: *mut bindings::btrfs_reada_request) {
+    // SAFETY: as in `wait_hook`.
+    let request = unsafe { Arc::from_raw(request.cast_const().cast::<H::Request>()) };
+    H::detach(request);
 }
