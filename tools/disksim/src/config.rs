@@ -37,6 +37,9 @@ rotational latency, transfer time and command overhead.
   --fail-reads S:C         reads touching sectors S..S+C-1 (512-byte sectors)
                            fail with EIO; repeatable
   --stats PATH             write JSON statistics here on exit [stderr]
+  --snapshots PATH         on SIGUSR1, append the statistics so far to PATH as
+                           one JSON line (counters are cumulative; the disk
+                           keeps serving) [stderr]
   --name NAME              disk name used in the statistics [basename of --file]
   --exit-on-disconnect     exit when a client that reached transmission
                            disconnects
@@ -44,7 +47,7 @@ rotational latency, transfer time and command overhead.
   -h, --help               show this text
 
 Statistics are written on SIGTERM/SIGINT (and with --exit-on-disconnect);
-the process then exits 0.
+the process then exits 0. SIGUSR1 writes a snapshot and carries on.
 ";
 
 /// Parsed configuration.
@@ -66,6 +69,8 @@ pub struct Config {
     pub fail_reads: Vec<(u64, u64)>,
     /// Statistics path (None: stderr).
     pub stats: Option<PathBuf>,
+    /// Where SIGUSR1 appends a statistics snapshot (None: stderr).
+    pub snapshots: Option<PathBuf>,
     /// Disk name.
     pub name: String,
     /// Exit after the first transmission-phase client leaves.
@@ -171,6 +176,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, Str
     let mut speed_factor = 1.0;
     let mut fail_reads = Vec::new();
     let mut stats = None;
+    let mut snapshots = None;
     let mut name = None;
     let mut exit_on_disconnect = false;
     let mut fsync = false;
@@ -234,6 +240,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, Str
             }
             "--fail-reads" => fail_reads.push(parse_range(&value()?)?),
             "--stats" => stats = Some(PathBuf::from(value()?)),
+            "--snapshots" => snapshots = Some(PathBuf::from(value()?)),
             "--name" => name = Some(value()?),
             _ => return Err(format!("unknown option {arg:?}")),
         }
@@ -259,6 +266,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, Str
         speed_factor,
         fail_reads,
         stats,
+        snapshots,
         name,
         exit_on_disconnect,
         fsync,
@@ -290,7 +298,7 @@ mod tests {
         let p = parse_args(args(
             "--socket /tmp/s --file /tmp/f --size 512M --rpm 5400 --rate=100M \
              --reorder sstf --speed-factor 0.25 --fail-reads 8:16 --fail-reads 100:1 \
-             --stats /tmp/st --name d0 --exit-on-disconnect --cylinders 1000 --drive-readahead 0",
+             --stats /tmp/st --snapshots /tmp/sn --name d0 --exit-on-disconnect --cylinders 1000 --drive-readahead 0",
         ))
         .unwrap();
         let Parsed::Run(c) = p else { panic!("help") };
@@ -301,6 +309,7 @@ mod tests {
         assert_eq!(c.speed_factor, 0.25);
         assert_eq!(c.fail_reads, vec![(8, 16), (100, 1)]);
         assert_eq!(c.name, "d0");
+        assert_eq!(c.snapshots, Some(PathBuf::from("/tmp/sn")));
         assert!(c.exit_on_disconnect);
         assert_eq!(c.params.cylinders, Some(1000));
         assert_eq!(c.params.readahead, 0);

@@ -2,21 +2,31 @@
 
 use disksim::config::{parse_args, Parsed, USAGE};
 use disksim::server::Server;
+use std::fs::OpenOptions;
+use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixListener;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// Set by SIGINT/SIGTERM: write the statistics and exit.
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
+/// Set by SIGUSR1: append a statistics snapshot and carry on.
+static SNAPSHOT: AtomicBool = AtomicBool::new(false);
 
-extern "C" fn on_signal(_sig: libc::c_int) {
-    // Only an atomic store: async-signal-safe.
-    SIGNALLED.store(true, Ordering::SeqCst);
+extern "C" fn on_signal(sig: libc::c_int) {
+    // Only atomic stores: async-signal-safe.
+    if sig == libc::SIGUSR1 {
+        SNAPSHOT.store(true, Ordering::SeqCst);
+    } else {
+        SIGNALLED.store(true, Ordering::SeqCst);
+    }
 }
 
 fn install_signal_handlers() -> Result<(), String> {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGUSR1] {
         // SAFETY: the sigaction struct is fully initialised (zeroed, then the
         // handler and an empty mask set) and the handler is async-signal-safe.
         let r = unsafe {
@@ -30,6 +40,23 @@ fn install_signal_handlers() -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Appends the statistics so far, as one JSON line, to `path` (stderr if none).
+fn write_snapshot(server: &Server, path: Option<&Path>) -> Result<(), String> {
+    let line = format!("{}\n", server.stats_json());
+    match path {
+        Some(p) => OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .and_then(|mut f| f.write_all(line.as_bytes()))
+            .map_err(|e| format!("{}: {e}", p.display())),
+        None => {
+            eprint!("{line}");
+            Ok(())
+        }
+    }
 }
 
 /// Waits up to `ms` milliseconds for the listener to become readable.
@@ -56,6 +83,7 @@ fn run() -> Result<(), String> {
     install_signal_handlers()?;
     let socket = cfg.socket.clone();
     let stats_path = cfg.stats.clone();
+    let snapshot_path = cfg.snapshots.clone();
     if let Ok(m) = std::fs::symlink_metadata(&socket) {
         if m.file_type().is_socket() {
             let _ = std::fs::remove_file(&socket);
@@ -71,6 +99,11 @@ fn run() -> Result<(), String> {
     eprintln!("{} on {}", server.describe(), socket.display());
     while !SIGNALLED.load(Ordering::SeqCst) && !server.stop_requested() {
         wait_readable(&listener, 100);
+        if SNAPSHOT.swap(false, Ordering::SeqCst) {
+            if let Err(e) = write_snapshot(&server, snapshot_path.as_deref()) {
+                eprintln!("disksim: snapshot: {e}");
+            }
+        }
         match listener.accept() {
             Ok((stream, _)) => {
                 if let Err(e) = stream.set_nonblocking(false) {

@@ -649,7 +649,15 @@ impl Server {
         if let Some(h) = lock(&self.worker).take() {
             let _ = h.join();
         }
-        let elapsed = lock(&self.first_request).map_or(0.0, |t| t.elapsed().as_secs_f64());
+        let stats = lock(&self.stats).clone();
+        let elapsed = self.elapsed_wall();
+        (self.stats_json(), stats.summary(&self.cfg.name, elapsed))
+    }
+
+    /// The statistics so far as one JSON object, without stopping: counters
+    /// cover the requests served up to now (a request in service is counted
+    /// when it completes).
+    pub fn stats_json(&self) -> String {
         let stats = lock(&self.stats).clone();
         let p = &self.cfg.params;
         let extra = [
@@ -663,10 +671,17 @@ impl Server {
             ("overhead_ms", format!("{}", p.overhead_ms)),
             ("drive_readahead_bytes", p.readahead.to_string()),
         ];
-        (
-            stats.to_json(&self.cfg.name, elapsed, self.cfg.speed_factor, &extra),
-            stats.summary(&self.cfg.name, elapsed),
+        stats.to_json(
+            &self.cfg.name,
+            self.elapsed_wall(),
+            self.cfg.speed_factor,
+            &extra,
         )
+    }
+
+    /// Wall seconds since the first request (0 before it).
+    fn elapsed_wall(&self) -> f64 {
+        lock(&self.first_request).map_or(0.0, |t| t.elapsed().as_secs_f64())
     }
 }
 

@@ -335,6 +335,67 @@ fn export_name_then_sigterm() {
     assert_eq!(stat_u64(&json, "reads"), 2);
 }
 
+/// Reads `path` until it holds `n` lines (a snapshot is written by the
+/// server's main loop shortly after the signal).
+fn wait_lines(path: &Path, n: usize) -> Vec<String> {
+    let t0 = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.lines().count() >= n && text.ends_with('\n') {
+            return text.lines().map(String::from).collect();
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "no snapshot {n}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn sigusr1_appends_cumulative_snapshots() {
+    let dir = TempDir::new("snap");
+    let snaps = dir.0.join("snapshots.jsonl");
+    let snaps_arg = snaps.display().to_string();
+    let mut child = spawn(
+        &dir.0,
+        &["--speed-factor", "0.01", "--snapshots", &snaps_arg],
+    );
+    let pid = child.id() as libc::pid_t;
+    let mut s = UnixStream::connect(dir.0.join("sock")).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    greet(&mut s);
+    go(&mut s);
+    let none = HashMap::new();
+    let mut reads = HashMap::new();
+    let mut snapshot_after = |s: &mut UnixStream, n_reads: u64, expect_lines: usize| {
+        for i in 0..n_reads {
+            request(s, 0, i, i * 8192, 4096, &[]);
+            reads.insert(i, 4096);
+        }
+        for _ in 0..n_reads {
+            assert_eq!(reply(s, &reads).1, 0);
+        }
+        // SAFETY: plain kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGUSR1) }, 0);
+        wait_lines(&snaps, expect_lines)
+    };
+    let first = snapshot_after(&mut s, 3, 1);
+    assert_eq!(stat_u64(&first[0], "reads"), 3);
+    assert_eq!(stat_u64(&first[0], "bytes_read"), 3 * 4096);
+    // The disk keeps serving, and the counters keep counting.
+    let second = snapshot_after(&mut s, 5, 2);
+    assert_eq!(stat_u64(&second[1], "reads"), 8);
+    assert_eq!(stat_u64(&second[1], "bytes_read"), 8 * 4096);
+    assert!(second[1].contains("\"busy_wall_s\": "));
+    request(&mut s, 1, 50, 0, 4096, &pattern(1, 4096));
+    assert_eq!(reply(&mut s, &none).1, 0);
+    // SAFETY: plain kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    assert!(wait_exit(&mut child).success());
+    let json = std::fs::read_to_string(dir.0.join("stats.json")).unwrap();
+    assert_eq!(stat_u64(&json, "reads"), 8);
+    assert_eq!(stat_u64(&json, "writes"), 1);
+    assert_eq!(std::fs::read_to_string(&snaps).unwrap().lines().count(), 2);
+}
+
 #[test]
 fn qemu_io_interop() {
     let Some(qemu_io) = find_in_path("qemu-io") else {
