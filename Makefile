@@ -7,18 +7,31 @@
 #   make demo     build everything, boot the VM on several disks, show the module at work
 #   make shell    an interactive shell in the VM (module in /reada, tests in /tests)
 #
+# Three kernels, each in its own tree: KVARIANT=debug (lockdep, atomic-sleep,
+# list and hung-task checks, fault injection, KUnit; what `make check` runs
+# every test on), KVARIANT=kasan (debug plus KASAN and kmemleak; `make check`
+# runs the reliability tests on it too) and KVARIANT=release (no debugging;
+# `make demo` and `make bench`).
+#
 # Knobs: TEST=regex (run only matching tests), V=1 (guest output live),
-#        VM_ACCEL=kvm (KVM instead of TCG), JOBS=n (kernel build parallelism).
+#        VM_ACCEL=kvm (KVM instead of TCG), JOBS=n (kernel build parallelism),
+#        KVARIANT=debug|kasan|release (for `make shell` and the build targets).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 TOP := $(CURDIR)
 B := $(TOP)/build
-KDIR := $(B)/linux
-MODDIR := $(B)/module
+KVARIANT ?= debug
+ifeq ($(filter $(KVARIANT),debug kasan release),)
+$(error KVARIANT must be debug, kasan or release, not '$(KVARIANT)')
+endif
+KDIR := $(B)/linux-$(KVARIANT)
+KFRAGMENTS := $(addprefix $(TOP)/kernel/,base.config \
+	$(if $(filter kasan,$(KVARIANT)),debug.config kasan.config,$(KVARIANT).config))
+MODDIR := $(B)/module-$(KVARIANT)
 TOOLS_BIN := $(B)/tools-bin
 CARGO_TARGET := $(B)/cargo
-INITRAMFS := $(B)/initramfs.cpio
+INITRAMFS := $(B)/initramfs-$(KVARIANT).cpio
 BZIMAGE := $(KDIR)/arch/x86/boot/bzImage
 JOBS ?= $(shell nproc)
 
@@ -26,11 +39,11 @@ JOBS ?= $(shell nproc)
 # the rustup toolchain, and the matching library sources.
 KENV := PATH=/usr/bin:$(PATH) RUST_LIB_SRC=/usr/src/rustc-1.85.0/library
 KMAKE := $(KENV) $(MAKE) --no-print-directory -C $(KDIR) LLVM=1
-CONFIG_HASH = $(shell sha256sum $(TOP)/kernel/reada.config | cut -c1-16)
+CONFIG_HASH = $(shell cat $(KFRAGMENTS) | sha256sum | cut -c1-16)
 VERSION := $(shell git -C $(TOP) describe --always --dirty 2>/dev/null || echo unknown)
 MODULE_SOURCES := $(wildcard Kbuild Kconfig rust samples)
 
-.PHONY: all check demo shell deps kernel-tree kernel module tools initramfs lint clean help
+.PHONY: all check demo demo-vm shell deps kernel-tree kernel module tools initramfs lint clean help
 
 all: kernel module tools initramfs
 
@@ -44,14 +57,14 @@ deps:
 kernel-tree: deps
 	@bash tools/kernel/prepare-tree.sh $(KDIR) $(TOP)/patches
 
-$(KDIR)/.reada-config-$(CONFIG_HASH): kernel/reada.config | kernel-tree
+$(KDIR)/.reada-config-$(CONFIG_HASH): $(KFRAGMENTS) | kernel-tree
 	@rm -f $(KDIR)/.reada-config-*
-	@bash tools/kernel/configure.sh $(KDIR) $(TOP)/kernel/reada.config env $(KENV) $(MAKE) LLVM=1
+	@bash tools/kernel/configure.sh $(KDIR) $(KFRAGMENTS) -- env $(KENV) $(MAKE) LLVM=1
 	@touch $@
 
 kernel: kernel-tree
 	@$(MAKE) --no-print-directory $(KDIR)/.reada-config-$(CONFIG_HASH)
-	@echo "[kernel] make bzImage modules (first build takes several minutes)"
+	@echo "[kernel] $(KVARIANT): make bzImage modules (first build takes several minutes)"
 	@$(KMAKE) -j$(JOBS) bzImage modules | grep -v '^  \(CC\|AR\|LD\|AS\|HOSTCC\|RUSTC\|BINDGEN\|CALL\|CHK\|UPD\|GEN\|EXPORTS\|SYNC\|WRAP\|SYSHDR\|SYSTBL\|HDRINST\|HOSTLD\|POLICY\|VDSO\|OBJCOPY\|RELOCS\|MKPIGGY\|ZOFFSET\|VOFFSET\|CPUSTR\|MKREQ\|HOSTRUSTC\|RUSTDOC\|PERL\|MKCAP\|BUILD\|KSYMS\|MODPOST\|NM\|SORTTAB\|DESCEND\|INSTALL\|COPY\|LDS\|UNROLL\|GZIP\|XZKERN\|ZSTD\|ASN\.1\)' || true
 	@test -f $(BZIMAGE)
 
@@ -66,16 +79,24 @@ module: kernel
 tools: deps
 	@cd tools && cargo build --release --workspace --quiet
 	@mkdir -p $(TOOLS_BIN)
-	@for t in reada reada-probe disksim; do [ ! -x $(CARGO_TARGET)/release/$$t ] || cp $(CARGO_TARGET)/release/$$t $(TOOLS_BIN)/; done
+	@for t in reada reada-probe reada-fuzz fill-files disksim; do [ ! -x $(CARGO_TARGET)/release/$$t ] || cp --remove-destination $(CARGO_TARGET)/release/$$t $(TOOLS_BIN)/; done
 
 initramfs: module tools
 	@bash tools/vm/mkinitramfs.sh $(INITRAMFS) $(MODDIR) $(TOOLS_BIN)
 
-check: all
-	@python3 tools/vm/run-tests.py --kernel $(BZIMAGE) --initramfs $(INITRAMFS) --builddir $(B) \
+check:
+	@$(MAKE) --no-print-directory KVARIANT=debug all
+	@$(MAKE) --no-print-directory KVARIANT=kasan kernel module initramfs
+	@python3 tools/vm/run-tests.py --builddir $(B) \
+		--kernel $(B)/linux-debug/arch/x86/boot/bzImage --initramfs $(B)/initramfs-debug.cpio \
+		--kdir $(B)/linux-debug \
+		--kasan-kernel $(B)/linux-kasan/arch/x86/boot/bzImage --kasan-initramfs $(B)/initramfs-kasan.cpio \
 		$(if $(TEST),--filter '$(TEST)') $(if $(V),--verbose)
 
-demo: all
+demo:
+	@$(MAKE) --no-print-directory KVARIANT=release all demo-vm
+
+demo-vm:
 	@python3 tools/vm/vmrun.py --kernel $(BZIMAGE) --initramfs $(INITRAMFS) \
 		--workdir $(B)/vm/demo --disk 1G --disk 1G --disk 1G --timeout 900 \
 		--script tools/demo/demo.sh
@@ -85,7 +106,7 @@ shell: all
 		--workdir $(B)/vm/shell --disk 1G --disk 1G --disk 1G --shell
 
 clean:
-	rm -rf $(MODDIR) $(CARGO_TARGET) $(TOOLS_BIN) $(INITRAMFS) $(B)/vm
+	rm -rf $(B)/module-* $(CARGO_TARGET) $(TOOLS_BIN) $(B)/initramfs-*.cpio $(B)/vm
 
 # Lints, each run by `make check` as a named test.
 .PHONY: lint-module-rustfmt lint-module-clippy lint-module-no-panic lint-checkpatch lint-tools

@@ -29,6 +29,8 @@ pub(crate) struct Link {
 pub(crate) struct Copy {
     pub(crate) devid: u64,
     pub(crate) mirror: u32,
+    /// A read of this copy failed: the block is read from another one.
+    pub(crate) failed: bool,
 }
 
 /// Where the block is in its life.
@@ -45,8 +47,9 @@ pub(crate) enum BlockState {
 /// # Invariants
 ///
 /// While `state` is `Queued`, the block is in the queue of every device in
-/// `copies`, under its zone (the chunk ending at `chunk_end`); once `InFlight` it
-/// is in no device queue. `links` is never empty while the block is in the
+/// `copies` whose copy has not failed, under its zone (the chunk ending at
+/// `chunk_end`); once `InFlight` it is in no device queue. At least one copy
+/// has not failed. `links` is never empty while the block is in the
 /// machine's index.
 pub(crate) struct Block {
     pub(crate) logical: u64,
@@ -58,4 +61,17 @@ pub(crate) struct Block {
     /// By request id.
     pub(crate) links: RBTree<u64, Link>,
     pub(crate) state: BlockState,
+}
+
+impl Block {
+    /// The copies not known to be bad.
+    pub(crate) fn usable_copies(&self) -> impl Iterator<Item = &Copy> {
+        self.copies.iter().filter(|c| !c.failed)
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        crate::counters::BLOCKS_FREED.inc();
+    }
 }

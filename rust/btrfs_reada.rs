@@ -22,9 +22,11 @@
 //! - `order.rs`: the pure orderings (keys, key spans, zone choice), also
 //!   unit-tested on the host;
 //! - `ioctl.rs`: `BTRFS_IOC_READA`;
+//! - `counters.rs`: the counters shown in debugfs;
 //! - `shim.rs`: the safe wrapper of the btrfs interface.
 
 mod block;
+mod counters;
 mod ioctl;
 mod machine;
 mod order;
@@ -42,7 +44,7 @@ use kernel::workqueue::{OwnedQueue, Queue};
 use kernel::{c_str, new_mutex};
 use machine::FsState;
 use request::Request;
-use shim::{FsInfo, TreeBlock, TreeRange, WalkCounts};
+use shim::{FsInfo, SeqFile, TreeBlock, TreeRange, WalkCounts};
 
 module! {
     type: BtrfsReada,
@@ -144,6 +146,7 @@ impl Engine {
         let id = self.next_request.fetch_add(1, Ordering::Relaxed);
         let request = Request::new(id, range, module)?;
         let state = self.state(fs)?;
+        counters::REQUESTS_STARTED.inc();
         machine::start_root(&state, &request, root);
         state.kick(&self.queue);
         Ok(request)
@@ -160,6 +163,17 @@ impl Engine {
 
     /// `fs` goes away: drain its state, then forget it. The state stays
     /// findable while it drains, for the completions of its reads in flight.
+    /// Writes the counters of the module and of every filesystem it works
+    /// on. Lock order: the filesystem index, then each machine.
+    fn show_counters(&self, out: &mut SeqFile) -> core::fmt::Result {
+        counters::show(out)?;
+        let filesystems = self.filesystems.lock();
+        for (_, state) in filesystems.iter() {
+            state.show_counters(out)?;
+        }
+        Ok(())
+    }
+
     fn umount(&self, fs: &FsInfo) {
         if let Some(state) = self.find_state(fs) {
             state.shutdown();
@@ -256,5 +270,11 @@ impl shim::ReadaHooks for Hooks {
 
     fn umount(fs: &FsInfo) {
         with_engine(|engine| engine.umount(fs));
+    }
+
+    fn show_counters(out: &mut SeqFile) {
+        // An error means the seq_file's buffer filled; seq_file notices
+        // and calls us again with a bigger one.
+        let _ = with_engine(|engine| engine.show_counters(out));
     }
 }

@@ -35,9 +35,10 @@
 //! only the lock's guard gives out.
 
 use crate::block::{Block, BlockState, Copy, Link};
+use crate::counters;
 use crate::order::{span_meets_range, Key};
 use crate::request::{Outcome, Request};
-use crate::shim::{FsHandle, FsInfo, ReadStart, TreeBlock, TreeRoot};
+use crate::shim::{FsHandle, FsInfo, Fsid, ReadStart, TreeBlock, TreeRoot};
 use crate::zone::{Zone, ZonePicker};
 use kernel::prelude::*;
 use kernel::rbtree::{RBTree, RBTreeNodeReservation};
@@ -69,6 +70,8 @@ struct Device {
     /// Reads started on this device, and their bytes.
     reads: u64,
     bytes: u64,
+    /// Reads on this device that failed or did not verify.
+    errors: u64,
 }
 
 impl Device {
@@ -82,6 +85,7 @@ impl Device {
             cursor: 0,
             reads: 0,
             bytes: 0,
+            errors: 0,
         }
     }
 }
@@ -99,12 +103,16 @@ pub(crate) struct Machine {
     in_flight: u32,
     /// Passes running now.
     passes: u32,
+    /// The device the next round of starts begins with.
+    round_robin: u64,
 }
 
 /// The readahead state of one filesystem.
 #[pin_data]
 pub(crate) struct FsState {
     fs: FsHandle,
+    /// For naming the filesystem in the counters.
+    fsid: Fsid,
     nodesize: u64,
     #[pin]
     machine: SpinLock<Machine>,
@@ -125,6 +133,41 @@ struct Start {
     owner: u64,
     level: u8,
     mirror: u32,
+}
+
+/// Reads a pass starts per round at most. A round's starts live on the
+/// stack, so that scheduling reads never allocates (and so never fails).
+const STARTS_PER_ROUND: usize = 16;
+
+/// One round's starts.
+///
+/// # Invariants
+///
+/// `items[..len]` are `Some`, the rest `None`.
+struct Starts {
+    items: [Option<Start>; STARTS_PER_ROUND],
+    len: usize,
+}
+
+impl Starts {
+    fn new() -> Self {
+        Starts {
+            items: [const { None }; STARTS_PER_ROUND],
+            len: 0,
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.len == STARTS_PER_ROUND
+    }
+
+    /// Appends `start`; the caller checks [`Starts::is_full`] first.
+    fn push(&mut self, start: Start) {
+        if let Some(slot) = self.items.get_mut(self.len) {
+            *slot = Some(start);
+            self.len += 1;
+        }
+    }
 }
 
 /// What queueing a block needs allocated before the machine lock is taken.
@@ -154,9 +197,11 @@ impl FsState {
         // the `umount` hook calls before returning.
         let handle = unsafe { FsHandle::new(fs) };
         let nodesize = u64::from(fs.nodesize());
+        let fsid = fs.fsid();
         Arc::pin_init(
             pin_init!(FsState {
                 fs: handle,
+                fsid,
                 nodesize,
                 machine <- new_spinlock!(
                     Machine {
@@ -165,6 +210,7 @@ impl FsState {
                         devices: RBTree::new(),
                         in_flight: 0,
                         passes: 0,
+                        round_robin: 0,
                     },
                     "FsState::machine"
                 ),
@@ -181,6 +227,9 @@ impl FsState {
     /// not come.
     pub(crate) fn queue_block(&self, request: &Arc<Request>, want: Want) {
         if let Err(outcome) = self.try_queue_block(request, &want) {
+            if outcome == Outcome::Failed {
+                counters::BLOCKS_FAILED.inc();
+            }
             request.block_done(outcome);
         }
     }
@@ -195,16 +244,15 @@ impl FsState {
 
         // Fast path: the block is already queued or in flight for another
         // request; hang this request's link on it.
-        let link_node = {
+        let (link_node, link) = {
             let mut m = self.machine.lock();
             if m.closing {
                 return Err(Outcome::Cancelled);
             }
-            if let Some(block) = m.blocks.get_mut(&want.logical) {
-                block.links.insert(link_node.into_node(request.id, link));
-                return Ok(());
+            match hang_link(&mut m, want.logical, link_node, link) {
+                Hung::Done(result) => return result,
+                Hung::NoBlock(node, link) => (node, link),
             }
-            link_node
         };
 
         // Slow path: map the block to its copies (may sleep), reserve what
@@ -214,7 +262,13 @@ impl FsState {
             .fs
             .get()
             .map_block(want.logical, &mut found)
-            .map_err(|_| Outcome::Failed)?;
+            .map_err(|e| {
+                if e == ENOMEM {
+                    Outcome::NoMemory
+                } else {
+                    Outcome::Failed
+                }
+            })?;
         let mut copies = KVec::new();
         for c in found.iter().filter(|c| c.usable) {
             // DUP keeps both copies on one device: queue it there once.
@@ -226,6 +280,7 @@ impl FsState {
                     Copy {
                         devid: c.devid,
                         mirror: c.mirror,
+                        failed: false,
                     },
                     GFP_NOFS,
                 )
@@ -243,10 +298,10 @@ impl FsState {
         if m.closing {
             return Err(Outcome::Cancelled);
         }
-        if let Some(block) = m.blocks.get_mut(&want.logical) {
-            block.links.insert(link_node.into_node(request.id, link));
-            return Ok(());
-        }
+        let (link_node, link) = match hang_link(&mut m, want.logical, link_node, link) {
+            Hung::Done(result) => return result,
+            Hung::NoBlock(node, link) => (node, link),
+        };
         let mut links = RBTree::new();
         links.insert(link_node.into_node(request.id, link));
         let block = Block {
@@ -313,6 +368,23 @@ impl FsState {
         Ok(res)
     }
 
+    /// Writes this filesystem's per-device counters, `dev.FSID.DEVID.reads`,
+    /// `.bytes` and `.errors`, and its gauges `.in_flight` (reads now) and
+    /// `.queued` (blocks waiting for it), one `name value` per line. Writing to a seq_file does
+    /// not sleep, so it is done under the machine lock.
+    pub(crate) fn show_counters(&self, out: &mut impl core::fmt::Write) -> core::fmt::Result {
+        let m = self.machine.lock();
+        for (devid, dev) in m.devices.iter() {
+            writeln!(out, "dev.{}.{devid}.reads {}", self.fsid, dev.reads)?;
+            writeln!(out, "dev.{}.{devid}.bytes {}", self.fsid, dev.bytes)?;
+            writeln!(out, "dev.{}.{devid}.errors {}", self.fsid, dev.errors)?;
+            writeln!(out, "dev.{}.{devid}.in_flight {}", self.fsid, dev.in_flight)?;
+            let queued = dev.queue.iter().count();
+            writeln!(out, "dev.{}.{devid}.queued {queued}", self.fsid)?;
+        }
+        Ok(())
+    }
+
     /// Kicks the machine: queues a pass unless one is queued already.
     pub(crate) fn kick(self: &Arc<Self>, queue: &Queue) {
         // An `Err` means a pass is already queued; it will see our work.
@@ -333,28 +405,19 @@ impl FsState {
         let mut started = 0;
         let mut more = false;
         loop {
-            // Room for every device and one start per free slot of each;
-            // devices added meanwhile wait for the next round.
-            let devices = self.machine.lock().devices.iter().count();
-            let limit = max_in_flight();
-            let (Ok(mut devids), Ok(mut starts)) = (
-                KVec::with_capacity(devices, GFP_NOFS),
-                KVec::with_capacity(devices * limit as usize, GFP_NOFS),
-            ) else {
-                break;
-            };
+            let mut starts = Starts::new();
             {
                 let mut m = self.machine.lock();
                 if m.closing {
                     break;
                 }
-                m.take_starts(&mut devids, &mut starts, self.nodesize, limit);
+                m.take_starts(&mut starts, self.nodesize, max_in_flight());
             }
-            if starts.is_empty() {
+            if starts.len == 0 {
                 break;
             }
-            started += starts.len();
-            for s in starts {
+            started += starts.len;
+            for s in starts.items.into_iter().flatten() {
                 match self
                     .fs
                     .get()
@@ -382,6 +445,12 @@ impl FsState {
     /// block, or `None` if the read failed. `read` tells whether I/O
     /// happened (the end io hook) or the block was found up to date.
     pub(crate) fn finish(&self, logical: u64, tree_block: Option<TreeBlock>, read: bool) {
+        // A failed read is retried from another copy, if there is one: the
+        // nodes that requeueing takes are reserved before the lock.
+        let mut spare = KVec::new();
+        if tree_block.is_none() {
+            reserve_retry_nodes(&mut spare);
+        }
         // Take the block out of the index; its device slot stays taken
         // until its links are processed, so that unmount waits for us.
         let (block, devid) = {
@@ -392,16 +461,32 @@ impl FsState {
                 // reads are flagged, each reported once).
                 _ => return,
             };
+            if tree_block.is_none() {
+                if let Some(dev) = m.devices.get_mut(&devid) {
+                    dev.errors += 1;
+                }
+                if !m.closing && m.requeue_elsewhere(logical, devid, &mut spare) {
+                    counters::BLOCKS_RETRIED.inc();
+                    self.release_slot(&mut m, devid);
+                    return;
+                }
+            }
             match m.blocks.remove_node(&logical) {
                 Some(node) => (node.to_key_value().1, devid),
                 None => return,
             }
         };
 
+        match (&tree_block, read) {
+            (None, _) => counters::BLOCKS_FAILED.inc(),
+            (Some(_), true) => counters::BLOCKS_READ.inc(),
+            (Some(_), false) => counters::BLOCKS_CACHED.inc(),
+        }
         for (_, link) in block.links.iter() {
             let outcome = match &tree_block {
                 None => Outcome::Failed,
                 Some(tb) if tb.generation() != link.generation || tb.bytenr() != logical => {
+                    counters::BLOCKS_STALE.inc();
                     Outcome::Stale
                 }
                 Some(tb) => {
@@ -421,6 +506,12 @@ impl FsState {
         drop(block);
 
         let mut m = self.machine.lock();
+        self.release_slot(&mut m, devid);
+    }
+
+    /// Frees the read slot a block took on `devid`, waking unmount if the
+    /// machine went idle.
+    fn release_slot(&self, m: &mut Machine, devid: u64) {
         if let Some(dev) = m.devices.get_mut(&devid) {
             dev.in_flight = dev.in_flight.saturating_sub(1);
         }
@@ -510,6 +601,7 @@ impl FsState {
     }
 
     fn cancel(block: Block) {
+        counters::BLOCKS_CANCELLED.inc();
         for (_, link) in block.links.iter() {
             link.request.block_done(Outcome::Cancelled);
         }
@@ -544,37 +636,47 @@ impl Machine {
         }
         self.blocks
             .insert(res.block.into_node(block.logical, block));
+        counters::BLOCKS_QUEUED.inc();
     }
 
     /// Takes the next block for every device with a free slot, marks it in
     /// flight, and appends it to `starts`. Both vectors come with room
     /// reserved (devices beyond `devids`' room wait for the next round), so
     /// nothing here allocates.
-    fn take_starts(
-        &mut self,
-        devids: &mut KVec<u64>,
-        starts: &mut KVec<Start>,
-        nodesize: u64,
-        limit: u32,
-    ) {
-        for (devid, _) in self.devices.iter() {
-            if devids.len() == devids.capacity() || devids.push(*devid, GFP_NOWAIT).is_err() {
-                break;
-            }
-        }
-        for &devid in devids.iter() {
-            while starts.len() < starts.capacity() {
-                let Some(logical) = self.next_for_device(devid, limit) else {
+    fn take_starts(&mut self, starts: &mut Starts, nodesize: u64, limit: u32) {
+        // Devices in devid order, from where the last round stopped and
+        // round again, so that a full batch does not starve later devices.
+        let devices = self.devices.iter().count();
+        let mut devid = self.next_devid(self.round_robin);
+        for _ in 0..devices {
+            let Some(d) = devid else {
+                return;
+            };
+            while !starts.is_full() {
+                let Some(logical) = self.next_for_device(d, limit) else {
                     break;
                 };
-                let Some(start) = self.start_block(logical, devid, nodesize) else {
+                let Some(start) = self.start_block(logical, d, nodesize) else {
                     break;
                 };
-                if starts.push(start, GFP_NOWAIT).is_err() {
-                    break;
-                }
+                starts.push(start);
             }
+            if starts.is_full() {
+                // This device may have room left: it goes first next time.
+                self.round_robin = d;
+                return;
+            }
+            devid = self.next_devid(d.saturating_add(1));
         }
+        self.round_robin = devid.unwrap_or(0);
+    }
+
+    /// The first device at or after `devid`, wrapping round to the first.
+    fn next_devid(&mut self, devid: u64) -> Option<u64> {
+        if let Some(c) = self.devices.cursor_lower_bound(&devid) {
+            return Some(*c.current().0);
+        }
+        self.devices.cursor_front().map(|c| *c.current().0)
     }
 
     /// The next block device `devid` should read, if it has a free slot:
@@ -661,7 +763,7 @@ impl Machine {
             blocks, devices, ..
         } = self;
         let block = blocks.get_mut(&logical)?;
-        let mirror = block.copies.iter().find(|c| c.devid == devid)?.mirror;
+        let mirror = block.usable_copies().find(|c| c.devid == devid)?.mirror;
         unqueue(devices, block);
         block.state = BlockState::InFlight { devid };
         let start = Start {
@@ -677,6 +779,49 @@ impl Machine {
         dev.cursor = logical.saturating_add(nodesize);
         self.in_flight += 1;
         Some(start)
+    }
+
+    /// The read of in-flight block `logical` on `devid` failed: marks that
+    /// copy failed and queues the block again on the devices of its other
+    /// copies, with nodes from `spare`. Returns false, changing nothing, if
+    /// there is no other copy or too few spare nodes.
+    fn requeue_elsewhere(
+        &mut self,
+        logical: u64,
+        devid: u64,
+        spare: &mut KVec<Option<RBTreeNodeReservation<u64, ()>>>,
+    ) -> bool {
+        let Machine {
+            blocks, devices, ..
+        } = self;
+        let Some(block) = blocks.get_mut(&logical) else {
+            return false;
+        };
+        let others = block.usable_copies().filter(|c| c.devid != devid).count();
+        let nodes = spare.iter().filter(|n| n.is_some()).count();
+        if others == 0 || nodes < others {
+            return false;
+        }
+        for c in block.copies.as_mut_slice() {
+            if c.devid == devid {
+                c.failed = true;
+            }
+        }
+        for c in block.usable_copies() {
+            let Some(node) = spare.as_mut_slice().iter_mut().find_map(Option::take) else {
+                break;
+            };
+            let Some(dev) = devices.get_mut(&c.devid) else {
+                continue;
+            };
+            dev.queue.insert(node.into_node(logical, ()));
+            if let Some(zone) = dev.zones.get_mut(&block.chunk_end) {
+                zone.queued += 1;
+                dev.picker.refile(zone);
+            }
+        }
+        block.state = BlockState::Queued;
+        true
     }
 
     /// Takes every queued block out of the machine into `out` while it has
@@ -719,9 +864,56 @@ impl Machine {
     }
 }
 
-/// Takes `block` out of the queue of every device holding a copy.
+/// What [`hang_link`] did.
+enum Hung {
+    /// The block is in the machine: the link hangs on it (`Ok`), or the
+    /// request already has one there (`Err(Outcome::Duplicate)`).
+    Done(Result<(), Outcome>),
+    /// The block is not in the machine: the node and link come back.
+    NoBlock(RBTreeNodeReservation<u64, Link>, Link),
+}
+
+/// Hangs `link` on block `logical` if the machine has it. A request that
+/// reaches a block through two parents (the tree changed between reading
+/// them) keeps its first link: a second would replace it in the block's
+/// links and lose the outstanding count it carries.
+fn hang_link(
+    m: &mut Machine,
+    logical: u64,
+    node: RBTreeNodeReservation<u64, Link>,
+    link: Link,
+) -> Hung {
+    let Some(block) = m.blocks.get_mut(&logical) else {
+        return Hung::NoBlock(node, link);
+    };
+    let id = link.request.id;
+    if block.links.get(&id).is_some() {
+        return Hung::Done(Err(Outcome::Duplicate));
+    }
+    block.links.insert(node.into_node(id, link));
+    Hung::Done(Ok(()))
+}
+
+/// Most copies a block can have (RAID1C4), so at most this many minus one
+/// other copies to retry a failed read on.
+const MAX_COPIES: usize = 4;
+
+/// Reserves queue nodes for requeueing a block whose read failed, as many
+/// as it can: with fewer than needed, the block is not retried.
+fn reserve_retry_nodes(spare: &mut KVec<Option<RBTreeNodeReservation<u64, ()>>>) {
+    for _ in 1..MAX_COPIES {
+        let Ok(node) = RBTreeNodeReservation::new(GFP_NOFS) else {
+            return;
+        };
+        if spare.push(Some(node), GFP_NOFS).is_err() {
+            return;
+        }
+    }
+}
+
+/// Takes `block` out of the queue of every usable copy's device.
 fn unqueue(devices: &mut RBTree<u64, Device>, block: &Block) {
-    for c in block.copies.iter() {
+    for c in block.usable_copies() {
         if let Some(dev) = devices.get_mut(&c.devid) {
             // The node is freed here; freeing under a spinlock is fine.
             drop(dev.queue.remove_node(&block.logical));

@@ -10,6 +10,7 @@
 //! cached, failed or been cut. Waiters sleep until then; a caller may also
 //! detach and let the request finish in the background.
 
+use crate::counters;
 use crate::shim::{TreeRange, WalkCounts};
 use kernel::prelude::*;
 use kernel::sync::{Arc, CondVar, SpinLock};
@@ -31,6 +32,9 @@ pub(crate) enum Outcome {
     NoMemory,
     /// The filesystem is being unmounted.
     Cancelled,
+    /// The request already waits for this block through another parent:
+    /// nothing to count.
+    Duplicate,
 }
 
 /// The mutable part of a request.
@@ -49,7 +53,7 @@ struct State {
 ///
 /// Once `state.outstanding` reaches zero it never changes again, and
 /// `finished` has been notified.
-#[pin_data]
+#[pin_data(PinnedDrop)]
 pub(crate) struct Request {
     /// Unique among the module's requests; keys the request's links.
     pub(crate) id: u64,
@@ -65,7 +69,7 @@ pub(crate) struct Request {
 impl Request {
     /// A request with one outstanding link: its root block's.
     pub(crate) fn new(id: u64, range: TreeRange, module: ModuleRef) -> Result<Arc<Self>> {
-        Arc::pin_init(
+        let request = Arc::pin_init(
             pin_init!(Request {
                 id,
                 range,
@@ -83,7 +87,9 @@ impl Request {
                 _module: module,
             }),
             GFP_KERNEL,
-        )
+        )?;
+        counters::REQUESTS_CREATED.inc();
+        Ok(request)
     }
 
     /// Counts `n` more outstanding links: call it before queueing children,
@@ -115,10 +121,12 @@ impl Request {
                 s.counts.errors += 1;
                 s.cancelled = true;
             }
+            Outcome::Duplicate => (),
         }
         // The link being released was counted, so this cannot underflow.
         s.outstanding = s.outstanding.saturating_sub(1);
         if s.outstanding == 0 {
+            counters::REQUESTS_DONE.inc();
             self.finished.notify_all();
         }
     }
@@ -142,5 +150,12 @@ impl Request {
             return Err(crate::shim::ecanceled());
         }
         Ok(s.counts)
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Request {
+    fn drop(self: Pin<&mut Self>) {
+        counters::REQUESTS_FREED.inc();
     }
 }

@@ -83,6 +83,15 @@ impl FsInfo {
         unsafe { bindings::btrfs_reada_nodesize(self.as_ptr()) }
     }
 
+    /// The filesystem's UUID, as `btrfs filesystem show` prints it.
+    pub(crate) fn fsid(&self) -> Fsid {
+        let mut fsid = [0u8; 16];
+        // SAFETY: `self` is live by the type invariant, and `fsid` has room
+        // for the `BTRFS_FSID_SIZE` (16) bytes the call writes.
+        unsafe { bindings::btrfs_reada_fsid(self.as_ptr(), fsid.as_mut_ptr()) };
+        Fsid(fsid)
+    }
+
     /// The root block of tree `tree_id`, live or as of the last commit.
     ///
     /// Fails with `EINVAL` if `tree_id` cannot name a tree, `ENOENT` if this
@@ -374,6 +383,58 @@ pub(crate) struct ChildPtr {
     pub(crate) generation: u64,
 }
 
+/// A filesystem UUID; displays in the usual 8-4-4-4-12 form.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Fsid(pub(crate) [u8; 16]);
+
+impl core::fmt::Display for Fsid {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for (i, b) in self.0.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                f.write_str("-")?;
+            }
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The seq_file of a read of the module's debugfs counters file, borrowed
+/// for the duration of the `show_counters` hook. Written with `write!`.
+///
+/// # Invariants
+///
+/// A `&mut SeqFile` points to the live `struct seq_file` of the read in
+/// progress, which nothing else writes meanwhile.
+#[repr(transparent)]
+pub(crate) struct SeqFile(Opaque<bindings::seq_file>);
+
+impl SeqFile {
+    /// # Safety
+    ///
+    /// `ptr` must be the seq_file btrfs passed to `show_counters`, used by
+    /// no one else for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut bindings::seq_file) -> &'a mut Self {
+        // SAFETY: `SeqFile` is a transparent wrapper, and the caller
+        // guarantees the pointer is valid and ours for 'a.
+        unsafe { &mut *ptr.cast::<SeqFile>() }
+    }
+}
+
+impl core::fmt::Write for SeqFile {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        // SAFETY: the seq_file is live and ours by the type invariant, and
+        // `s` is valid for `s.len()` bytes. seq_write copies it.
+        let ret = unsafe { bindings::seq_write(self.0.get(), s.as_ptr().cast(), s.len()) };
+        // On overflow seq_file retries the whole show with a larger buffer.
+        if ret == 0 {
+            Ok(())
+        } else {
+            Err(core::fmt::Error)
+        }
+    }
+}
+
 /// The hooks btrfs calls the module through (`struct btrfs_reada_ops`).
 pub(crate) trait ReadaHooks {
     /// A readahead request, handed to kernel callers as an opaque handle.
@@ -392,6 +453,9 @@ pub(crate) trait ReadaHooks {
     fn end_io(fs: &FsInfo, block: TreeBlock, result: Result);
     /// `fs` is being unmounted: drain everything that refers to it.
     fn umount(fs: &FsInfo);
+    /// Writes the module's counters, one `name value` per line, for
+    /// `/sys/kernel/debug/btrfs_reada/counters`.
+    fn show_counters(out: &mut SeqFile);
 }
 
 /// The module's registration of its hooks with btrfs; dropping it
@@ -423,6 +487,7 @@ impl HookRegistration {
                 add: Some(add_hook::<H>),
                 wait: Some(wait_hook::<H>),
                 detach: Some(detach_hook::<H>),
+                show_counters: Some(show_counters_hook::<H>),
                 umount: Some(umount_hook::<H>),
             },
             GFP_KERNEL,
@@ -544,4 +609,13 @@ unsafe extern "C" fn detach_hook<H: ReadaHooks>(request: *mut bindings::btrfs_re
     // SAFETY: as in `wait_hook`.
     let request = unsafe { Arc::from_raw(request.cast_const().cast::<H::Request>()) };
     H::detach(request);
+}
+
+/// # Safety
+///
+/// Called by btrfs only, with the seq_file of a read of the counters file.
+unsafe extern "C" fn show_counters_hook<H: ReadaHooks>(m: *mut bindings::seq_file) {
+    // SAFETY: btrfs passes the seq_file of the read in progress, ours for
+    // the call.
+    H::show_counters(unsafe { SeqFile::from_raw(m) });
 }

@@ -56,12 +56,8 @@ json_field() { echo "$2" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
 # dump_tree_blocks DEV TREE: nodes and leaves of a tree, per btrfs-progs
 dump_tree_blocks() { btrfs inspect-internal dump-tree -t "$2" "$1" | grep -cE '^(node [0-9]+ level|leaf [0-9]+ items) '; }
 
-# fill_files DIR N SIZE: N files of SIZE bytes (random, so they are not inlined or shared)
-fill_files() {
-	local dir=$1 n=$2 size=$3 i
-	mkdir -p "$dir"
-	for ((i = 0; i < n; i++)); do head -c "$size" /dev/urandom > "$dir/f$i"; done
-}
+# fill_files DIR N SIZE: N files f0.. of SIZE bytes (random, so they are not inlined or shared)
+fill_files() { fill-files "$1" "$2" "$3"; }
 
 # drop_caches: forget cached tree blocks (the next walk reads from disk)
 drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
@@ -88,3 +84,31 @@ cold_remount() {
 	drop_caches
 	mount "$1" $MNT
 }
+
+# --- scrub and the module's counters ---
+
+COUNTERS=/sys/kernel/debug/btrfs_reada/counters
+# counter NAME: one of the module's counters (0 if the line is missing)
+counter() {
+	awk -v n="$1" '$1 == n { print $2; found = 1 } END { if (!found) print 0 }' $COUNTERS
+}
+
+# physical DEV LOGICAL DEVNAME: where copy of LOGICAL on DEVNAME lies (bytes)
+physical() {
+	btrfs-map-logical -l "$2" "$1" 2>/dev/null |
+		awk -v d="$3" '!found && $1 == "mirror" && $NF == d { print $6; found = 1 }'
+}
+
+# corrupt_block DEVNAME OFFSET LENGTH: overwrite LENGTH bytes at OFFSET with random bytes
+corrupt_block() {
+	dd if=/dev/urandom of="$1" bs=4096 seek=$(($2 / 4096)) count=$(($3 / 4096)) \
+		conv=notrunc,fsync status=none
+}
+
+# scrub_errors OUTPUT: the error fields of `btrfs scrub start -BR`, one line
+scrub_errors() {
+	echo "$1" | awk '$1 ~ /^(read|csum|verify|super|malloc|uncorrectable|unverified|corrected)_errors:$/ { printf "%s%s ", $1, $2 }'
+}
+
+# scrub_field NAME OUTPUT: one raw field of `btrfs scrub start -BR`
+scrub_field() { echo "$2" | awk -v n="$1:" '!found && $1 == n { print $2; found = 1 }'; }

@@ -2,11 +2,12 @@
 # Requests in flight on slow disks: rmmod is refused while they run, and
 # unmount drains them cleanly; afterwards the module unloads.
 # disks: 2x1G
+# kernel: debug kasan
 # timeout: 600
 . /tests/lib.sh
 load_module
 for d in vda vdb; do
-	dmsetup create slow_$d --table "0 $(blockdev --getsz /dev/$d) delay /dev/$d 0 40"
+	dmsetup create slow_$d --table "0 $(blockdev --getsz /dev/$d) delay /dev/$d 0 400 /dev/$d 0 0"
 done
 mkfs.btrfs -q -f -n 4096 -m raid1 -d single /dev/mapper/slow_vda /dev/mapper/slow_vdb
 mount /dev/mapper/slow_vda $MNT
@@ -14,10 +15,16 @@ populate $MNT
 cold_remount /dev/mapper/slow_vda
 for i in 1 2 3 4; do reada $MNT --tree fs --detach > /dev/null; done
 for t in extent csum extent csum; do reada $MNT --tree $t --detach > /dev/null; done
-if rmmod btrfs_reada 2>/dev/null; then fail "rmmod succeeded with requests in flight"; fi
+active=$(counter requests_active)
+[ "$active" -gt 0 ] || fail "the requests ended before the test could use them"
+if rmmod btrfs_reada 2>/dev/null; then fail "rmmod succeeded with $active requests in flight"; fi
 echo "ok: rmmod refused while requests run"
 umount $MNT
 echo "ok: unmount with 8 requests in flight returned"
+echo "ok: unmount cancelled $(counter blocks_cancelled) queued blocks"
+expect_eq "requests active" 0 "$(counter requests_active)"
+expect_eq "requests held" 0 "$(counter requests_live)"
+expect_eq "blocks held" 0 "$(counter blocks_live)"
 unload_module
 echo "ok: module unloads once the requests are gone"
 load_module

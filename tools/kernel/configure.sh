@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Configure the kernel tree at $1 as tinyconfig plus the fragment $2, then
-# check that every symbol of the fragment has the value asked for (a symbol
-# whose dependencies are not met is silently dropped by Kconfig otherwise).
+# Configure the kernel tree at TREE as tinyconfig plus the fragments, in
+# order, then check that every symbol of every fragment has the value asked
+# for (a symbol whose dependencies are not met is silently dropped by Kconfig
+# otherwise):
+#   configure.sh TREE FRAGMENT... -- MAKE-COMMAND...
 set -euo pipefail
 tree=$1
-fragment=$2
-shift 2
+shift
+fragments=()
+while [ $# -gt 0 ] && [ "$1" != -- ]; do fragments+=("$1"); shift; done
+[ $# -gt 0 ] || { echo "usage: configure.sh TREE FRAGMENT... -- MAKE-COMMAND..." >&2; exit 2; }
+shift
 kmake=("$@")
 
 "${kmake[@]}" -C "$tree" tinyconfig >/dev/null
-"$tree/scripts/kconfig/merge_config.sh" -m -O "$tree" "$tree/.config" "$fragment" >/dev/null
+"$tree/scripts/kconfig/merge_config.sh" -m -O "$tree" "$tree/.config" "${fragments[@]}" >/dev/null
 "${kmake[@]}" -C "$tree" olddefconfig >/dev/null
 
 bad=0
@@ -23,6 +28,6 @@ while IFS= read -r line; do
 			bad=1
 		fi ;;
 	esac
-done < "$fragment"
-[ $bad -eq 0 ] || { echo "config: the fragment does not apply; fix kernel/reada.config" >&2; exit 1; }
-echo "[kernel] configured: tinyconfig + $(basename "$fragment")"
+done < <(cat "${fragments[@]}")
+[ $bad -eq 0 ] || { echo "config: the fragments do not apply; fix ${fragments[*]}" >&2; exit 1; }
+echo "[kernel] configured $tree: tinyconfig + ${fragments[*]##*/}"

@@ -3,8 +3,8 @@
 # in memory, no mode does I/O, so blocks/s measures pure overhead. Runs the
 # plain walk and the readahead alternately, 5 rounds each, on the fs tree.
 # Used for the figure in Documentation/testing.md:
-#   python3 tools/vm/vmrun.py --kernel build/linux/arch/x86/boot/bzImage \
-#     --initramfs build/initramfs.cpio --workdir build/vm/measure \
+#   python3 tools/vm/vmrun.py --kernel build/linux-debug/arch/x86/boot/bzImage \
+#     --initramfs build/initramfs-debug.cpio --workdir build/vm/measure \
 #     --disk 2G --disk 2G --script tools/measure/cached-throughput.sh
 set -euo pipefail
 . /tests/lib.sh

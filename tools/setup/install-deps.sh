@@ -11,7 +11,7 @@ APT_PKGS=(
 	linux-source-6.12
 	clang lld llvm libclang-dev
 	flex bison bc cpio kmod libelf-dev libssl-dev
-	busybox-static btrfs-progs dmsetup
+	busybox-static btrfs-progs e2fsprogs dmsetup
 	qemu-system-x86
 	nbdkit nbdkit-plugin-dev
 	python3

@@ -25,7 +25,7 @@ need() { command -v "$1" >/dev/null || { echo "mkinitramfs: $1 not found (run to
 
 install -m 0755 /bin/busybox "$stage/bin/busybox"
 need bash; copy_with_libs "$(command -v bash)" bin/bash
-for t in btrfs mkfs.btrfs dmsetup; do
+for t in btrfs mkfs.btrfs btrfs-map-logical dmsetup filefrag; do
 	need "$t"
 	copy_with_libs "$(command -v "$t")" "usr/sbin/$t"
 done

@@ -11,6 +11,9 @@ A guest test is an executable script; comment lines at its top set its VM:
     # mem: 2048              guest memory in MiB
     # expect-splat: REGEX    the test passes only if the kernel splats so
                              (for the harness's own self-test)
+    # append: ARGS           extra kernel command line
+    # kernel: debug kasan    the kernels to run it on (default: debug); a run
+                             on another than debug is named guest/NAME@KERNEL
 """
 
 import argparse
@@ -44,7 +47,7 @@ def host_tests(results, args):
     """cargo test over the userspace workspace; one result per Rust test."""
     env = dict(os.environ)
     # The reada tool's ABI test compares its layout with the patched header.
-    env["READA_UAPI_HEADER"] = str(Path(args.builddir) / "linux" / "include" / "uapi" / "linux" / "btrfs.h")
+    env["READA_UAPI_HEADER"] = str(Path(args.kdir) / "include" / "uapi" / "linux" / "btrfs.h")
     env["READA_REQUIRE_UAPI"] = "1"
     cmd = ["cargo", "test", "--workspace", "--release", "--", "--test-threads=2"]
     print(f"== host: {' '.join(cmd)}", flush=True)
@@ -94,9 +97,10 @@ def lints(results, args):
 
 
 def test_header(path):
-    opts = {"disks": [], "timeout": 300, "mem": 2048, "expect-splat": None}
+    opts = {"disks": [], "timeout": 300, "mem": 2048, "expect-splat": None, "append": "",
+            "kernel": ["debug"]}
     for line in path.read_text().splitlines()[:30]:
-        m = re.match(r"#\s*(disks|timeout|mem|expect-splat):\s*(.+?)\s*$", line)
+        m = re.match(r"#\s*(disks|timeout|mem|expect-splat|append|kernel):\s*(.+?)\s*$", line)
         if not m:
             continue
         key, val = m.groups()
@@ -105,41 +109,67 @@ def test_header(path):
             opts["disks"] = [size] * int(count)
         elif key in ("timeout", "mem"):
             opts[key] = int(val)
+        elif key == "kernel":
+            opts[key] = val.split()
         else:
             opts[key] = val
     return opts
 
 
 def guest_tests(results, args):
+    kernels = {"debug": (args.kernel, args.initramfs),
+               "kasan": (args.kasan_kernel, args.kasan_initramfs)}
     tests = sorted(p for p in (TOP / "tests" / "guest").glob("*.sh") if p.name != "lib.sh")
     for test in tests:
-        name = f"guest/{test.stem}"
-        if args.filter and not re.search(args.filter, name):
-            continue
         opts = test_header(test)
-        workdir = Path(args.builddir) / "vm" / test.stem
-        cmd = [sys.executable, str(VMRUN), "--kernel", args.kernel, "--initramfs", args.initramfs,
-               "--script", str(test), "--workdir", str(workdir),
-               "--timeout", str(opts["timeout"]), "--mem", str(opts["mem"])]
-        for d in opts["disks"]:
-            cmd += ["--disk", d]
-        if opts["expect-splat"]:
-            cmd += ["--expect-splat", opts["expect-splat"]]
+        for kernel in opts["kernel"]:
+            suffix = "" if kernel == "debug" else f"@{kernel}"
+            name = f"guest/{test.stem}{suffix}"
+            if args.filter and not re.search(args.filter, name):
+                continue
+            if kernel not in kernels or not kernels[kernel][0]:
+                results.add(name, False, 0.0, f"no {kernel} kernel given (--{kernel}-kernel)")
+                continue
+            guest_test(results, args, test, name, opts, *kernels[kernel])
+
+
+# The KASAN kernel runs some ten times slower under TCG: its runs get longer
+# to finish before they count as hung.
+TIMEOUT_FACTOR = {"kasan": 4}
+
+
+def kernel_name(test_name):
+    return test_name.partition("@")[2] or "debug"
+
+
+def guest_test(results, args, test, name, opts, kernel, initramfs):
+    """One run of guest test `test` as `name` on `kernel`."""
+    workdir = Path(args.builddir) / "vm" / name.removeprefix("guest/").replace("@", "-")
+    cmd = [sys.executable, str(VMRUN), "--kernel", kernel, "--initramfs", initramfs,
+           "--script", str(test), "--workdir", str(workdir),
+           "--timeout", str(opts["timeout"] * TIMEOUT_FACTOR.get(kernel_name(name), 1)),
+           "--mem", str(opts["mem"])]
+    for d in opts["disks"]:
+        cmd += ["--disk", d]
+    if opts["expect-splat"]:
+        cmd += ["--expect-splat", opts["expect-splat"]]
+    if opts["append"]:
+        cmd += ["--append", opts["append"]]
+    if not args.verbose:
+        cmd.append("--quiet")
+    print(f"== {name}", flush=True)
+    start = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=not args.verbose, text=True)
+    took = time.monotonic() - start
+    ok = proc.returncode == 0
+    why = ""
+    if not ok:
+        why = f"exit {proc.returncode}, logs in {workdir}"
         if not args.verbose:
-            cmd.append("--quiet")
-        print(f"== {name}", flush=True)
-        start = time.monotonic()
-        proc = subprocess.run(cmd, capture_output=not args.verbose, text=True)
-        took = time.monotonic() - start
-        ok = proc.returncode == 0
-        why = ""
-        if not ok:
-            why = f"exit {proc.returncode}, logs in {workdir}"
-            if not args.verbose:
-                out = (workdir / "output.log").read_text(errors="replace") if (workdir / "output.log").exists() else ""
-                sys.stdout.write("".join("    | " + l + "\n" for l in out.splitlines()[-40:]))
-                sys.stdout.write("".join("    ! " + l + "\n" for l in proc.stderr.splitlines()[-40:]))
-        results.add(name, ok, took, why)
+            out = (workdir / "output.log").read_text(errors="replace") if (workdir / "output.log").exists() else ""
+            sys.stdout.write("".join("    | " + l + "\n" for l in out.splitlines()[-40:]))
+            sys.stdout.write("".join("    ! " + l + "\n" for l in proc.stderr.splitlines()[-40:]))
+    results.add(name, ok, took, why)
 
 
 def main():
@@ -147,6 +177,9 @@ def main():
     p.add_argument("--kernel", required=True)
     p.add_argument("--initramfs", required=True)
     p.add_argument("--builddir", required=True)
+    p.add_argument("--kdir", required=True, help="the kernel tree the kernel was built in")
+    p.add_argument("--kasan-kernel", help="the KASAN kernel, for tests that ask for it")
+    p.add_argument("--kasan-initramfs")
     p.add_argument("--filter", help="run only tests whose name matches this regex")
     p.add_argument("--no-host", action="store_true", help="skip the host unit tests")
     p.add_argument("--verbose", "-v", action="store_true", help="show guest output live")

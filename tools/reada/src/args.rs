@@ -7,6 +7,7 @@ use crate::uapi;
 pub const USAGE: &str = "\
 usage: reada MOUNTPOINT --tree TREE [--start KEY] [--end KEY] [--mode MODE]
              [--detach] [--commit-root] [--json] [--repeat N]
+       reada --counters [--json]
 
 Read the blocks of one btrfs tree (or a key range of it) with the kernel's
 tree readahead ioctl, BTRFS_IOC_READA, and report what the kernel did.
@@ -25,6 +26,9 @@ Needs CAP_SYS_ADMIN and the btrfs_reada module.
   --commit-root     walk the tree's commit root instead of its live root
   --json            print one JSON object per run instead of a summary line
   --repeat N        issue the request N times (default 1)
+  --counters        print the module's counters (requests, blocks queued,
+                    read, cached, failed; reads and bytes per device) from
+                    /sys/kernel/debug/btrfs_reada/counters and exit
   -h, --help        print this help and exit
 
 KEY is OBJECTID[,TYPE[,OFFSET]]. Each field is decimal, 0x-hex or 'max';
@@ -117,6 +121,10 @@ impl Options {
 pub enum Command {
     Help,
     Run(Options),
+    /// Print the module's counters, as JSON if asked.
+    Counters {
+        json: bool,
+    },
 }
 
 /// Parses the arguments after the program name. Errors are one-line
@@ -131,6 +139,7 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Command, String> {
     let mut commit_root = false;
     let mut json = false;
     let mut repeat = 1;
+    let mut counters = false;
     let mut options_done = false;
 
     let mut it = args.iter().map(AsRef::as_ref);
@@ -179,10 +188,22 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Command, String> {
             "--detach" => detach = true,
             "--commit-root" => commit_root = true,
             "--json" => json = true,
+            "--counters" => counters = true,
             _ => return Err(format!("unknown option '{arg}'")),
         }
     }
 
+    if counters {
+        if let Some(m) = mountpoint {
+            return Err(format!(
+                "--counters takes no MOUNTPOINT ('{m}'): the counters cover every filesystem"
+            ));
+        }
+        if tree.is_some() || start.is_some() || end.is_some() {
+            return Err("--counters cannot be combined with a request".to_string());
+        }
+        return Ok(Command::Counters { json });
+    }
     let mountpoint = mountpoint.ok_or("missing MOUNTPOINT")?;
     let tree_id = tree.ok_or("missing --tree")?;
     let start = start.unwrap_or(Key::MIN);
@@ -457,6 +478,20 @@ mod tests {
             assert!(e.contains(want), "{args:?}: got '{e}', want '{want}'");
             assert!(!e.contains('\n'), "{args:?}: multi-line message");
         }
+    }
+
+    #[test]
+    fn counters() {
+        assert_eq!(
+            parse_args(&["--counters"]),
+            Ok(Command::Counters { json: false })
+        );
+        assert_eq!(
+            parse_args(&["--json", "--counters"]),
+            Ok(Command::Counters { json: true })
+        );
+        assert!(err(&["/mnt", "--counters"]).contains("takes no MOUNTPOINT"));
+        assert!(err(&["--counters", "--tree", "extent"]).contains("cannot be combined"));
     }
 
     #[test]

@@ -40,6 +40,15 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Ok(Command::Run(opts)) => opts,
+        Ok(Command::Counters { json }) => {
+            return match show_counters(json) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(msg) => {
+                    eprintln!("reada: {msg}");
+                    exit(EXIT_FAILURE)
+                }
+            };
+        }
         Err(msg) => {
             eprintln!("reada: {msg} (see reada --help)");
             return exit(EXIT_USAGE);
@@ -52,6 +61,26 @@ fn main() -> ExitCode {
             exit(EXIT_FAILURE)
         }
     }
+}
+
+/// Prints the module's counters.
+fn show_counters(json: bool) -> Result<(), String> {
+    let text = std::fs::read_to_string(COUNTERS_PATH).map_err(|e| {
+        format!(
+            "cannot read {COUNTERS_PATH}: {e} (is debugfs mounted and the btrfs_reada module loaded?)"
+        )
+    })?;
+    let counters = report::parse_counters(&text)?;
+    let out = if json {
+        report::format_counters_json(&counters) + "\n"
+    } else {
+        report::format_counters(&counters)
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| format!("cannot write output: {e}"))
 }
 
 /// Opens the mount point and issues the request `opts.repeat` times.

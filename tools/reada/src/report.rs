@@ -164,6 +164,94 @@ pub fn parse_counter(text: &str, name: &str) -> Option<u64> {
     })
 }
 
+/// The counters file as `(name, value)` pairs, in file order. Lines that
+/// are not `name number` are an error: the file's format is an interface.
+pub fn parse_counters(text: &str) -> Result<Vec<(String, u64)>, String> {
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let mut words = line.split_whitespace();
+        let (Some(name), Some(value), None) = (words.next(), words.next(), words.next()) else {
+            return Err(format!("malformed counters line '{line}'"));
+        };
+        let value = value
+            .parse()
+            .map_err(|_| format!("malformed counters line '{line}'"))?;
+        out.push((name.to_string(), value));
+    }
+    Ok(out)
+}
+
+/// The counters for people: the module-wide ones, then one line per device
+/// (`dev.FSID.DEVID.reads` and `.bytes`), grouped by filesystem.
+pub fn format_counters(counters: &[(String, u64)]) -> String {
+    let get = |name: &str| {
+        counters
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(0, |&(_, v)| v)
+    };
+    let mut s = format!(
+        "requests: {} active, {} done\n\
+         blocks: {} queued, {} read, {} cached, {} failed, {} stale, {} cancelled, {} retried\n\
+         held in memory: {} requests, {} blocks\n",
+        get("requests_active"),
+        get("requests_done"),
+        get("blocks_queued"),
+        get("blocks_read"),
+        get("blocks_cached"),
+        get("blocks_failed"),
+        get("blocks_stale"),
+        get("blocks_cancelled"),
+        get("blocks_retried"),
+        get("requests_live"),
+        get("blocks_live"),
+    );
+    // Devices in file order, each once: (fsid, devid, reads, bytes, errors).
+    let mut devices: Vec<(String, String, u64, u64, u64)> = Vec::new();
+    for (name, value) in counters {
+        let Some(rest) = name.strip_prefix("dev.") else {
+            continue;
+        };
+        let mut parts = rest.rsplitn(3, '.');
+        let (Some(what), Some(devid), Some(fsid)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let idx = match devices.iter().position(|d| d.0 == fsid && d.1 == devid) {
+            Some(i) => i,
+            None => {
+                devices.push((fsid.to_string(), devid.to_string(), 0, 0, 0));
+                devices.len() - 1
+            }
+        };
+        match what {
+            "reads" => devices[idx].2 = *value,
+            "bytes" => devices[idx].3 = *value,
+            "errors" => devices[idx].4 = *value,
+            _ => (),
+        }
+    }
+    if devices.is_empty() {
+        s.push_str("devices: none read from (on a mounted filesystem) yet\n");
+    }
+    for (fsid, devid, reads, bytes, errors) in devices {
+        s.push_str(&format!(
+            "filesystem {fsid} device {devid}: {reads} reads, {}, {errors} errors\n",
+            format_bytes(bytes)
+        ));
+    }
+    s
+}
+
+/// The counters as one JSON object, `{"name": value, ...}`.
+pub fn format_counters_json(counters: &[(String, u64)]) -> String {
+    let fields: Vec<String> = counters
+        .iter()
+        .map(|(n, v)| format!("{}:{v}", json_string(n)))
+        .collect();
+    format!("{{{}}}", fields.join(","))
+}
+
 /// The progress line (without the leading carriage return) at `tick`.
 pub fn progress_line(
     opts: &Options,
@@ -385,6 +473,39 @@ mod tests {
         let m = open_error_message("/nope", &e);
         assert!(m.starts_with("cannot open /nope: "), "{m}");
         assert!(m.contains("os error 2"), "{m}");
+    }
+
+    #[test]
+    fn counters_file() {
+        let text = "requests_active 1\nrequests_done 4\nblocks_queued 10\nblocks_read 7\n\
+                    blocks_cached 2\nblocks_failed 1\nblocks_stale 0\nblocks_cancelled 0\n\
+                    dev.0b5e-ab.1.reads 4\ndev.0b5e-ab.1.bytes 65536\n\
+                    dev.0b5e-ab.2.reads 3\ndev.0b5e-ab.2.bytes 49152\ndev.0b5e-ab.2.errors 1\n";
+        let c = parse_counters(text).unwrap();
+        assert_eq!(c.len(), 13);
+        let human = format_counters(&c);
+        assert!(human.contains("requests: 1 active, 4 done"), "{human}");
+        assert!(
+            human.contains(
+                "blocks: 10 queued, 7 read, 2 cached, 1 failed, 0 stale, 0 cancelled, 0 retried"
+            ),
+            "{human}"
+        );
+        assert!(
+            human.contains("filesystem 0b5e-ab device 1: 4 reads, 64.0 KiB, 0 errors"),
+            "{human}"
+        );
+        assert!(
+            human.contains("filesystem 0b5e-ab device 2: 3 reads, 48.0 KiB, 1 errors"),
+            "{human}"
+        );
+        let json = format_counters_json(&c);
+        assert!(mini_json::parse(&json).is_ok(), "{json}");
+        assert!(json.contains("\"dev.0b5e-ab.2.bytes\":49152"), "{json}");
+        assert!(format_counters(&[]).contains("devices: none"));
+        assert!(parse_counters("blocks_read x\n").is_err());
+        assert!(parse_counters("blocks_read 1 2\n").is_err());
+        assert_eq!(parse_counters("\n").unwrap(), vec![]);
     }
 
     #[test]

@@ -4,12 +4,15 @@
 //!
 //! usage: reada-probe PATH [tree=N] [mode=N] [flags=N] [start=O,T,F] [end=O,T,F]
 //!                    [reserved_in=I:V] [start_reserved=I:V] [end_reserved=I:V]
-//!                    [badptr] [poison]
+//!                    [badptr] [poison] [fail_nth=N]
 //!
 //! Prints `ok visited=.. read=.. cached=.. bytes=.. errors=..` or `errno=NAME`,
 //! and exits 0 either way (1 on a usage error or a broken output contract).
 //! `poison` fills the output fields with 0xa5 bytes first and checks that the
 //! kernel overwrote every one of them and zeroed `reserved_out`.
+//! `fail_nth=N` makes the Nth memory allocation of the call fail (the
+//! kernel's fault injection, `/proc/thread-self/fail-nth`) and appends
+//! `injected=yes` or `injected=no` (the call made fewer than N allocations).
 
 use reada::uapi::{BtrfsIoctlReadaArgs, BtrfsIoctlReadaKey, BTRFS_IOC_READA};
 use std::ffi::CString;
@@ -45,6 +48,45 @@ fn index_value(s: &str) -> Result<(usize, u64), String> {
     Ok((num(i)? as usize, num(v)?))
 }
 
+/// The kernel's per-thread allocation fault injection.
+const FAIL_NTH: &str = "/proc/thread-self/fail-nth";
+
+/// Makes the `n`th allocation of this thread from now on fail. Written
+/// with a raw write(2), which itself allocates nothing the count sees.
+fn arm_fail_nth(f: &std::fs::File, n: u64) -> Result<(), String> {
+    use std::os::fd::AsRawFd;
+    let text = n.to_string();
+    // SAFETY: the fd is open for the lifetime of `f`; the buffer is valid
+    // for its length.
+    let w = unsafe { libc::write(f.as_raw_fd(), text.as_ptr().cast(), text.len()) };
+    if w < 0 {
+        return Err(format!(
+            "cannot arm {FAIL_NTH}: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the armed fault fired (the file then reads 0), and disarms it.
+/// Read through the fd that armed it (the file cannot seek, and writing
+/// does not move its position): opening it again would allocate, and could
+/// fire a fault that the ioctl did not reach.
+fn fault_injected(f: &std::fs::File) -> Result<bool, String> {
+    use std::io::{Read, Write};
+    let mut f = f;
+    let mut text = String::new();
+    f.read_to_string(&mut text)
+        .map_err(|e| format!("cannot read {FAIL_NTH}: {e}"))?;
+    let left: u64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{FAIL_NTH} says {text:?}"))?;
+    f.write_all(b"0")
+        .map_err(|e| format!("cannot disarm {FAIL_NTH}: {e}"))?;
+    Ok(left == 0)
+}
+
 fn errno_name(e: i32) -> String {
     let name = match e {
         libc::EPERM => "EPERM",
@@ -57,6 +99,7 @@ fn errno_name(e: i32) -> String {
         libc::EINVAL => "EINVAL",
         libc::ENOTTY => "ENOTTY",
         libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::ECANCELED => "ECANCELED",
         _ => return format!("{e}"),
     };
     name.to_string()
@@ -78,6 +121,7 @@ fn run() -> Result<(), String> {
         ..Default::default()
     };
     let (mut badptr, mut poison) = (false, false);
+    let mut fail_nth: Option<u64> = None;
     for arg in &argv[1..] {
         let arg = arg.to_str().ok_or("arguments must be UTF-8")?;
         let (k, v) = arg.split_once('=').unwrap_or((arg, ""));
@@ -102,6 +146,7 @@ fn run() -> Result<(), String> {
             }
             "badptr" => badptr = true,
             "poison" => poison = true,
+            "fail_nth" => fail_nth = Some(num(v)?),
             _ => return Err(format!("unknown field {k:?}")),
         }
     }
@@ -124,18 +169,41 @@ fn run() -> Result<(), String> {
         ));
     }
     let ptr: *mut BtrfsIoctlReadaArgs = if badptr { 0x10 as *mut _ } else { &mut a };
+    // Opened before arming, so that only the ioctl's allocations count.
+    let fail_file = match fail_nth {
+        Some(_) => Some(
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(FAIL_NTH)
+                .map_err(|e| format!("cannot open {FAIL_NTH}: {e}"))?,
+        ),
+        None => None,
+    };
+    if let (Some(f), Some(n)) = (&fail_file, fail_nth) {
+        arm_fail_nth(f, n)?;
+    }
     // SAFETY: `fd` is open; `ptr` is either our argument or, on purpose, a
     // bad address the kernel must refuse with EFAULT.
     let ret = unsafe { libc::ioctl(fd, BTRFS_IOC_READA as _, ptr) };
     let err = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+    let injected = match &fail_file {
+        Some(f) => Some(fault_injected(f)?),
+        None => None,
+    };
     // SAFETY: `fd` is ours.
     unsafe { libc::close(fd) };
+    let suffix = match injected {
+        Some(true) => " injected=yes",
+        Some(false) => " injected=no",
+        None => "",
+    };
     if ret < 0 {
-        println!("errno={}", errno_name(err));
+        println!("errno={}{suffix}", errno_name(err));
         return Ok(());
     }
     println!(
-        "ok visited={} read={} cached={} bytes={} errors={} elapsed_ns={}",
+        "ok visited={} read={} cached={} bytes={} errors={} elapsed_ns={}{suffix}",
         a.blocks_visited, a.blocks_read, a.blocks_cached, a.bytes_read, a.errors, a.elapsed_ns
     );
     if poison {

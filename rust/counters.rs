@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The module's counters, readable in `/sys/kernel/debug/btrfs_reada/counters`
+//! (see `Documentation/ioctl.md`, "Counters").
+//!
+//! Module-wide counts since the module was loaded, one relaxed atomic each:
+//! they are statistics, never used to decide anything. Per-device counts live
+//! in the machine of each mounted filesystem and are printed from there.
+
+use core::fmt::Write;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// A monotonic event count.
+pub(crate) struct Counter(AtomicU64);
+
+impl Counter {
+    const fn new() -> Self {
+        Counter(AtomicU64::new(0))
+    }
+
+    pub(crate) fn inc(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Requests started (ioctl and in-kernel callers such as scrub).
+pub(crate) static REQUESTS_STARTED: Counter = Counter::new();
+/// Requests whose every block has ended.
+pub(crate) static REQUESTS_DONE: Counter = Counter::new();
+/// Blocks entered into a device queue (a block wanted by several requests
+/// at once is queued once).
+pub(crate) static BLOCKS_QUEUED: Counter = Counter::new();
+/// Blocks read from disk by the module.
+pub(crate) static BLOCKS_READ: Counter = Counter::new();
+/// Queued blocks found already in memory when their turn came: no I/O.
+pub(crate) static BLOCKS_CACHED: Counter = Counter::new();
+/// Blocks whose read failed or did not verify, or that could not be mapped
+/// to a usable copy: their subtrees were cut.
+pub(crate) static BLOCKS_FAILED: Counter = Counter::new();
+/// Links to blocks whose generation was not the one the parent expected
+/// (the tree changed under the request): their subtrees were cut.
+pub(crate) static BLOCKS_STALE: Counter = Counter::new();
+/// Queued blocks dropped because their filesystem was being unmounted.
+pub(crate) static BLOCKS_CANCELLED: Counter = Counter::new();
+/// Failed reads retried from another copy (another mirror's device).
+pub(crate) static BLOCKS_RETRIED: Counter = Counter::new();
+/// Blocks freed; `blocks_queued` minus this is the blocks the module holds.
+pub(crate) static BLOCKS_FREED: Counter = Counter::new();
+/// Requests allocated and freed: the difference is the requests the module
+/// holds (a finished request lives until its waiter has read its counts).
+pub(crate) static REQUESTS_CREATED: Counter = Counter::new();
+pub(crate) static REQUESTS_FREED: Counter = Counter::new();
+
+/// Writes the module-wide counters, one `name value` per line.
+pub(crate) fn show(out: &mut impl Write) -> core::fmt::Result {
+    let started = REQUESTS_STARTED.get();
+    let done = REQUESTS_DONE.get();
+    // `done` is read after `started`, so it may count a request started
+    // after that read: never report a negative number.
+    writeln!(out, "requests_active {}", started.saturating_sub(done))?;
+    writeln!(out, "requests_done {done}")?;
+    writeln!(out, "blocks_queued {}", BLOCKS_QUEUED.get())?;
+    writeln!(out, "blocks_read {}", BLOCKS_READ.get())?;
+    writeln!(out, "blocks_cached {}", BLOCKS_CACHED.get())?;
+    writeln!(out, "blocks_failed {}", BLOCKS_FAILED.get())?;
+    writeln!(out, "blocks_stale {}", BLOCKS_STALE.get())?;
+    writeln!(out, "blocks_cancelled {}", BLOCKS_CANCELLED.get())?;
+    writeln!(out, "blocks_retried {}", BLOCKS_RETRIED.get())?;
+    // Freed is read first: a free counted after the read of its allocation
+    // would make the difference negative.
+    let freed = REQUESTS_FREED.get();
+    writeln!(
+        out,
+        "requests_live {}",
+        REQUESTS_CREATED.get().saturating_sub(freed)
+    )?;
+    let freed = BLOCKS_FREED.get();
+    writeln!(
+        out,
+        "blocks_live {}",
+        BLOCKS_QUEUED.get().saturating_sub(freed)
+    )
+}

@@ -1,0 +1,34 @@
+#!/bin/bash
+# A RAID1 filesystem mounted degraded, one device missing: readahead skips
+# the copies on the missing device and reads every block from the one that
+# is there, with no error.
+# disks: 2x1G
+# timeout: 600
+. /tests/lib.sh
+load_module
+mkfs.btrfs -q -f -n 4096 -m raid1 -d raid1 /dev/vda /dev/vdb
+mount /dev/vda $MNT
+populate $MNT
+umount $MNT
+declare -A total
+for t in fs extent csum; do total[$t]=$(dump_tree_blocks /dev/vda $t); done
+# The second device disappears: wipe its superblocks (primary and the
+# first mirror) and let btrfs forget it.
+dd if=/dev/zero of=/dev/vdb bs=4096 seek=16 count=1 conv=notrunc,fsync status=none
+dd if=/dev/zero of=/dev/vdb bs=4096 seek=16384 count=1 conv=notrunc,fsync status=none
+btrfs device scan --forget
+mount /dev/vda $MNT 2>/dev/null && fail "mounted without -o degraded"
+mount -o degraded /dev/vda $MNT
+btrfs filesystem show $MNT | grep -qi "missing" || fail "no device is missing: $(btrfs filesystem show $MNT)"
+before=$(sectors_read /dev/vdb)
+for t in fs extent csum; do
+	umount $MNT
+	drop_caches
+	mount -o degraded /dev/vda $MNT
+	out=$(timeout 120 reada $MNT --tree $t --json) || fail "$t: readahead failed or hung: $out"
+	expect_eq "$t: blocks visited" "${total[$t]}" "$(json_field blocks_visited "$out")"
+	expect_eq "$t: errors" 0 "$(json_field errors "$out")"
+done
+expect_eq "sectors read from the missing device" "$before" "$(sectors_read /dev/vdb)"
+umount $MNT
+unload_module
