@@ -130,3 +130,21 @@ lint-checkpatch: kernel-tree
 
 lint-tools:
 	@cd tools && cargo fmt --check && cargo clippy --quiet --release --all-targets -- -D warnings
+
+# Benchmarks
+# `make bench`: the readahead against the plain walk, stock btrfs and the
+# physical limit, on 7 simulated rotating disks (tools/bench; method and
+# figures in Documentation/benchmarks.md), on the release kernel. The fixture
+# is built once and cached in build/bench. Knobs: BENCH_RUNS=N (runs of each
+# job and mode), BENCH_SPEED_FACTOR=F (disksim --speed-factor),
+# BENCH_MAX_IN_FLIGHT=N (the module's max_in_flight), BENCH_JOBS='extent csum
+# both scrub'. The last line printed is the path of the JSON with every figure.
+.PHONY: bench
+bench:
+	@$(MAKE) --no-print-directory KVARIANT=release all
+	@python3 tools/bench/bench.py --kernel $(B)/linux-release/arch/x86/boot/bzImage \
+		--initramfs $(B)/initramfs-release.cpio --cache $(B)/bench --disksim $(TOOLS_BIN)/disksim \
+		$(if $(BENCH_RUNS),--runs $(BENCH_RUNS)) \
+		$(if $(BENCH_SPEED_FACTOR),--speed-factor $(BENCH_SPEED_FACTOR)) \
+		$(if $(BENCH_MAX_IN_FLIGHT),--max-in-flight $(BENCH_MAX_IN_FLIGHT)) \
+		$(if $(BENCH_JOBS),--jobs $(BENCH_JOBS))

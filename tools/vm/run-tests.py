@@ -172,6 +172,54 @@ def guest_test(results, args, test, name, opts, kernel, initramfs):
     results.add(name, ok, took, why)
 
 
+def bench_smoke(results, args):
+    """The small variant of `make bench` (tools/bench/bench.py --variant
+    smoke) on this kernel: it passes when it writes a complete, well-formed
+    results JSON and prints its path last. Speed is not judged."""
+    import json
+
+    name = "bench-smoke"
+    if args.filter and not re.search(args.filter, name):
+        return
+    out = Path(args.builddir) / "bench" / "smoke"
+    cmd = [sys.executable, str(TOP / "tools" / "bench" / "bench.py"), "--variant", "smoke",
+           "--kernel", args.kernel, "--initramfs", args.initramfs,
+           "--cache", str(Path(args.builddir) / "bench"), "--out", str(out),
+           "--disksim", str(Path(args.builddir) / "tools-bin" / "disksim")]
+    print(f"== {name}", flush=True)
+    start = time.monotonic()
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if args.verbose:
+        sys.stdout.write(proc.stdout)
+    why = ""
+    try:
+        assert proc.returncode == 0, f"exit {proc.returncode}"
+        path = out / "results.json"
+        assert proc.stdout.strip().splitlines()[-1] == str(path), "the last line is not the JSON's path"
+        doc = json.loads(path.read_text())
+        modes = {"extent": 3, "csum": 3, "both": 3, "scrub": 2}
+        got = {}
+        for e in doc["results"]:
+            got[e["job"]] = got.get(e["job"], 0) + 1
+            for k in ("median", "min", "max"):
+                assert e["seconds"][k] > 0, f"{e['job']}/{e['mode']}: seconds {k}"
+            assert e["seconds"]["min"] <= e["seconds"]["median"] <= e["seconds"]["max"]
+            assert e["speedup_vs_plain"] > 0 and e["limit_seconds"] > 0 and e["fraction_of_limit"] > 0
+            assert e["job"] == "scrub" or e["speedup_vs_forward"] > 0
+            assert len(e["disk_busy"]) == doc["disks"]["count"], f"{e['job']}/{e['mode']}: disk_busy"
+            assert all(0 <= b < 2 for b in e["disk_busy"].values()), f"{e['job']}/{e['mode']}: busy"
+        assert got == modes, f"jobs and modes: {got}"
+        for tree in ("extent", "csum"):
+            assert doc["fixture"]["summary"][tree]["blocks"] > 0, f"{tree}: no blocks"
+        for k in ("date", "command", "machine", "disks", "settings"):
+            assert doc[k], f"{k} missing"
+    except (AssertionError, OSError, ValueError, KeyError, TypeError, IndexError) as e:
+        why = f"{e or type(e).__name__}, logs in {out}"
+        if not args.verbose:
+            sys.stdout.write("".join("    | " + l + "\n" for l in proc.stdout.splitlines()[-40:]))
+    results.add(name, not why, time.monotonic() - start, why)
+
+
 def main():
     p = argparse.ArgumentParser(description="run the project's tests")
     p.add_argument("--kernel", required=True)
@@ -191,6 +239,7 @@ def main():
         host_tests(results, args)
         lints(results, args)
     guest_tests(results, args)
+    bench_smoke(results, args)
     print(f"\ntests took {time.monotonic() - start:.0f} s")
     if results.failed:
         print("failed: " + " ".join(results.failed))

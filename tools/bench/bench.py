@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""`make bench`: btrfs tree readahead on simulated rotating disks.
+
+Builds (or takes from its cache) the fixture, an aged btrfs on 7 disk
+images; serves copies of them with 7 `disksim` processes; boots the release
+kernel on them and runs tools/bench/bench-guest.sh, which times, from a cold
+cache, the extent tree, the csum tree, both at once and a full scrub, each
+in every mode (plain walk, forward walk, the module's readahead; scrub
+without and with the module), round after round. Around every run the host
+snapshots the disks' statistics (see disks.py). Then it prints the table,
+writes results.json, table.txt and chart.svg into --out, and prints the
+path of results.json as its last line.
+
+--variant smoke is the small, fast version `make check` runs: a small
+fixture, one run each, fast disks; it proves the benchmark works and says
+nothing about speed.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TOP = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+
+import disks  # noqa: E402
+import fixture  # noqa: E402
+import report  # noqa: E402
+
+VMRUN = TOP / "tools" / "vm" / "vmrun.py"
+GUEST = HERE / "bench-guest.sh"
+
+# The 7-disk fixture: 4 KiB nodes (four times the blocks per MiB of
+# metadata of the 16 KiB default, so trees of thousands of blocks age in
+# minutes under TCG), metadata RAID1, data RAID0.
+VARIANTS = {
+    "full": {
+        "fixture": fixture.Spec(disks=7, disk_size="2G", nodesize=4096, grow="24 2000 3000 200 1000 2000 0",
+                                snapshots="3 0", churn="60 20 20 10 20 20 20", seed=6, mount_opts="noatime"),
+        "runs": 3,
+        "speed_factor": 4.0,
+        "timeout": 7200,
+    },
+    "smoke": {
+        "fixture": fixture.Spec(disks=7, disk_size="512M", nodesize=4096, grow="3 150 50 20 60 300 0",
+                                snapshots="1 0", churn="5 10 10 5 10 10 10", seed=6, mount_opts="noatime"),
+        "runs": 1,
+        "speed_factor": 1.0,
+        "timeout": 900,
+    },
+}
+
+MARK = re.compile(r"@@BENCH-MARK (\d+)@@")
+RESULT = re.compile(r"@@BENCH-RESULT (\{.*\})@@")
+INFO = re.compile(r"@@BENCH-INFO (\S+) (.*)@@")
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def follow(path, proc):
+    """Yields the lines of a file another process writes, until it exits."""
+    buf = b""
+    pos = 0
+    while True:
+        done = proc.poll() is not None
+        if path.exists():
+            with open(path, "rb") as f:
+                f.seek(pos)
+                data = f.read()
+            pos += len(data)
+            buf += data
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                yield line.decode(errors="replace").rstrip("\r")
+        if done:
+            if buf:
+                yield buf.decode(errors="replace").rstrip("\r")
+            return
+        time.sleep(0.05)
+
+
+def run_session(args, spec, fixture_dir, out):
+    """Boots the VM on the simulated disks and runs the guest's plan.
+
+    Returns the guest's result lines, the snapshots by mark number, the
+    guest's info lines and the disks' final statistics."""
+    model = ["--speed-factor", str(args.speed_factor)] + args.disksim_arg
+    array = disks.DiskArray(args.disksim, fixture_dir, out / "session", spec.disks, model, log)
+    raw, snapshots, info, proc = [], {}, {}, None
+    try:
+        workdir = out / "vm"
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "output.log").unlink(missing_ok=True)
+        cmd = [sys.executable, str(VMRUN), "--kernel", str(args.kernel), "--initramfs", str(args.initramfs),
+               "--workdir", str(workdir), "--script", str(GUEST), "--timeout", str(args.timeout), "--quiet"]
+        cmd += [a for s in array.drive_specs() for a in ("--drive", s)]
+        env = {"BENCH_DISKS": spec.disks, "BENCH_RUNS": args.runs, "BENCH_JOBS": " ".join(args.jobs)}
+        if args.max_in_flight:
+            env["BENCH_MAX_IN_FLIGHT"] = args.max_in_flight
+        cmd += [a for k, v in env.items() for a in ("--env", f"{k}={v}")]
+        proc = subprocess.Popen(cmd)
+        for line in follow(workdir / "output.log", proc):
+            if m := MARK.search(line):
+                n = int(m.group(1))
+                snapshots[n] = array.snapshot(n)
+                array.acknowledge(n)
+            elif m := RESULT.search(line):
+                raw.append(json.loads(m.group(1)))
+            elif m := INFO.search(line):
+                info[m.group(1)] = m.group(2)
+            elif "@@HARNESS-EXIT" not in line:
+                log("  | " + line)
+        if proc.wait() != 0:
+            raise RuntimeError(f"the benchmark VM failed (exit {proc.returncode}, logs in {workdir})")
+    except BaseException:
+        # The guest gives up at its next mark instead of waiting for ever.
+        array.abort()
+        if proc:
+            try:
+                proc.wait(timeout=900)
+            except subprocess.TimeoutExpired:
+                log(f"the VM still runs; vmrun stops it after {args.timeout} s")
+        raise
+    finally:
+        final = array.stop()
+    return raw, snapshots, info, final
+
+
+def check_errors(raw):
+    """A run that met read or checksum errors measures nothing: refuse it."""
+    for r in raw:
+        bad = [f"errors={x['errors']}" for x in r.get("reada", []) if x["errors"]]
+        bad += [f"devid {d['devid']} {k}={v}" for d in r.get("scrub", {}).values()
+                for k, v in d.items() if k.endswith("_errors") and v]
+        if bad:
+            raise RuntimeError(f"round {r['round']} {r['job']} {r['mode']}: {', '.join(bad)}")
+
+
+def machine():
+    """What the figures were measured on."""
+    cpu = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    accel = "kvm" if os.environ.get("VM_ACCEL") == "kvm" else "tcg"
+    return {"host_cpus": os.cpu_count(), "host_cpu": cpu, "host_kernel": platform.release(),
+            "accel": accel, "kind": f"{os.cpu_count()}-core VM, QEMU {accel.upper()} guest, simulated disks"}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--kernel", required=True, help="bzImage (the release kernel for real figures)")
+    p.add_argument("--initramfs", required=True)
+    p.add_argument("--variant", choices=sorted(VARIANTS), default="full")
+    p.add_argument("--runs", type=int, help="runs of each job and mode (default: the variant's)")
+    p.add_argument("--speed-factor", type=float,
+                   help="disksim --speed-factor: simulated time x F = wall time (default: the variant's)")
+    p.add_argument("--max-in-flight", type=int, help="the module's max_in_flight (default: its own)")
+    p.add_argument("--jobs", nargs="+", choices=report.JOBS, default=list(report.JOBS))
+    p.add_argument("--disksim-arg", action="append", default=[], metavar="ARG",
+                   help="extra disksim argument, e.g. --disksim-arg=--reorder=sptf; repeatable")
+    p.add_argument("--disksim", default=str(TOP / "build" / "tools-bin" / "disksim"))
+    p.add_argument("--cache", default=str(TOP / "build" / "bench"), help="where fixtures are kept")
+    p.add_argument("--out", help="output folder (default: CACHE/VARIANT)")
+    args = p.parse_args()
+    variant = VARIANTS[args.variant]
+    args.runs = args.runs or variant["runs"]
+    args.speed_factor = args.speed_factor or variant["speed_factor"]
+    args.timeout = variant["timeout"]
+    out = Path(args.out or Path(args.cache) / args.variant)
+    out.mkdir(parents=True, exist_ok=True)
+    spec = variant["fixture"]
+    started = time.monotonic()
+
+    fixture_dir = fixture.ensure(spec, args.cache, args.kernel, args.initramfs, log)
+    layout = fixture.load(fixture_dir)
+    for tree in ("extent", "csum"):
+        t = layout["summary"][tree]
+        log(f"fixture: {tree} tree {t['blocks']} blocks ({t['levels']} levels) on disks "
+            f"{','.join(map(str, t['disks']))}, density {t['density']:.3f}")
+
+    raw, snapshots, info, final = run_session(args, spec, fixture_dir, out)
+    check_errors(raw)
+    rate = final[0]["rate_bytes_per_s"] / args.speed_factor
+    entries = report.aggregate(raw, snapshots, layout, rate, spec.disks)
+    model_keys = ("size", "rpm", "rate_bytes_per_s", "track_to_track_ms", "avg_seek_ms", "full_stroke_ms",
+                  "overhead_ms", "drive_readahead_bytes", "reorder", "speed_factor")
+    git = subprocess.run(["git", "-C", str(TOP), "describe", "--always", "--dirty"],
+                         capture_output=True, text=True).stdout.strip()
+    doc = {
+        "benchmark": "btrfs tree readahead on simulated rotating disks",
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "variant": args.variant,
+        "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
+        "git": git,
+        "machine": dict(machine(), guest=info),
+        "disks": {"count": spec.disks, "model": {k: final[0][k] for k in model_keys},
+                  "sequential_rate_wall_bytes_per_s": rate},
+        "fixture": {"key": spec.key(), "spec": layout["spec"], "nodesize": layout["nodesize"],
+                    "summary": layout["summary"]},
+        "settings": {"runs": args.runs, "jobs": args.jobs, "max_in_flight": info.get("max_in_flight")},
+        "results": entries,
+        "runs": raw,
+        "disk_totals": final,
+        "took_seconds": round(time.monotonic() - started, 1),
+    }
+    text = report.table(entries)
+    subtitle = (f"{spec.disks} simulated disks ({final[0]['rpm']:g} rpm, {final[0]['rate_bytes_per_s'] / 1e6:g} MB/s, "
+                f"speed factor {args.speed_factor:g}), {args.runs} run(s), {doc['date'][:10]}")
+    (out / "results.json").write_text(json.dumps(doc, indent=1) + "\n")
+    (out / "table.txt").write_text(text + "\n")
+    (out / "chart.svg").write_text(report.svg(entries, "btrfs tree readahead: seconds per job", subtitle))
+    log("")
+    log(text)
+    log(f"\nchart: {out / 'chart.svg'}; took {doc['took_seconds']:.0f} s")
+    log(str(out / "results.json"))
+
+
+if __name__ == "__main__":
+    main()

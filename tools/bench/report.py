@@ -1,0 +1,203 @@
+"""Figures of a benchmark session: aggregation, the table and the SVG chart.
+
+Every figure comes from runs measured side by side in one session. Per job
+and mode: seconds (median, min, max over the runs), speedups of the medians
+over the plain walk (for scrub: over scrub without the module) and over the
+forward walk, the fraction of the physical limit reached (limit / median),
+and each disk's busy fraction (simulated busy time of the disk during the
+run over the run's wall time; median over the runs).
+
+The physical limit of a job is the time the disks need just to transfer
+what the job must read, at their sequential rate (divided by the speed
+factor), all of them at once:
+- tree jobs: the blocks the plain walk reads (it reads each block it needs
+  exactly once) times the node size, over the summed rate of the disks that
+  hold a copy of any of the tree's blocks (RAID1: each block is needed from
+  one copy only); for both trees at once, the larger of that bound for the
+  two trees together and for each tree alone (a tree's blocks can come only
+  from its own disks);
+- scrub: it must read every copy of every used block from its own disk, so
+  the limit is the slowest disk's bytes scrubbed (data and tree) over its rate.
+"""
+
+import html
+import math
+import statistics
+
+JOBS = ("extent", "csum", "both", "scrub")
+MODES = {"scrub": ("stock", "module")}
+TREE_MODES = ("plain", "forward", "readahead")
+TREES_OF_JOB = {"extent": ("extent",), "csum": ("csum",), "both": ("extent", "csum")}
+
+
+def modes_of(job):
+    """The modes a job runs in, baseline first."""
+    return MODES.get(job, TREE_MODES)
+
+
+def spread(values):
+    """Median, min and max of a list of numbers."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def run_figures(run, snapshots, disks):
+    """Per-disk busy fraction and bytes read of one run, from the snapshots."""
+    before, after = (snapshots[m] for m in run["marks"])
+    busy, read = {}, {}
+    for i in range(disks):
+        name = after[i]["name"]
+        busy[name] = (after[i]["busy_wall_s"] - before[i]["busy_wall_s"]) / run["seconds"]
+        read[name] = after[i]["bytes_read"] - before[i]["bytes_read"]
+    return busy, read
+
+
+def limit_seconds(job, baseline_runs, layout, rate):
+    """The physical limit of a job (see the module's docstring)."""
+    if job == "scrub":
+        per_disk = {}
+        for run in baseline_runs:
+            for dev in run["scrub"].values():
+                n = dev["data_bytes_scrubbed"] + dev["tree_bytes_scrubbed"]
+                per_disk.setdefault(dev["devid"], []).append(n)
+        return max(statistics.median(v) for v in per_disk.values()) / rate, None
+    trees = TREES_OF_JOB[job]
+    blocks = [statistics.median(run["reada"][i]["blocks_read"] for run in baseline_runs) for i in range(len(trees))]
+    disks = [set(layout["summary"][tree]["disks"]) for tree in trees]
+
+    def bound(n, holders):
+        return n * layout["nodesize"] / (len(holders) * rate)
+
+    limits = [bound(n, d) for n, d in zip(blocks, disks)] + [bound(sum(blocks), set().union(*disks))]
+    return max(limits), int(sum(blocks))
+
+
+def aggregate(raw, snapshots, layout, rate, disks):
+    """One entry per job and mode, in JOBS and mode order.
+
+    `raw` holds the guest's result lines, `snapshots` maps mark numbers to
+    the disks' statistics, `rate` is one disk's sequential rate in bytes per
+    wall second (the speed factor applied).
+    """
+    entries = []
+    for job in JOBS:
+        runs = {m: [r for r in raw if r["job"] == job and r["mode"] == m] for m in modes_of(job)}
+        if not any(runs.values()):
+            continue
+        baseline, forward = modes_of(job)[0], ("forward" if job != "scrub" else None)
+        limit, blocks = limit_seconds(job, runs[baseline], layout, rate)
+        medians = {m: statistics.median(r["seconds"] for r in rs) for m, rs in runs.items()}
+        for mode, rs in runs.items():
+            figures = [run_figures(r, snapshots, disks) for r in rs]
+            names = list(figures[0][0])
+            entry = {
+                "job": job,
+                "mode": mode,
+                "runs": len(rs),
+                "seconds": spread([r["seconds"] for r in rs]),
+                "speedup_vs_plain": medians[baseline] / medians[mode],
+                "speedup_vs_forward": medians[forward] / medians[mode] if forward else None,
+                "limit_seconds": limit,
+                "fraction_of_limit": limit / medians[mode],
+                "disk_busy": {n: statistics.median(f[0][n] for f in figures) for n in names},
+                "bytes_read": int(statistics.median(sum(f[1].values()) for f in figures)),
+                "seconds_each": [r["seconds"] for r in rs],
+            }
+            if blocks is not None:
+                entry["blocks_to_read"] = blocks
+                entry["blocks_read"] = int(statistics.median(
+                    sum(x["blocks_read"] for x in r["reada"]) for r in rs))
+            entries.append(entry)
+    return entries
+
+
+def table(entries):
+    """The results as a fixed-width text table."""
+    names = list(entries[0]["disk_busy"]) if entries else []
+    head = (f"{'job':<7} {'mode':<10} {'seconds (min-max)':>24} {'x plain':>8} {'x fwd':>6} "
+            f"{'limit':>8} {'of limit':>8}  busy " + " ".join(n.replace("disk", "d") for n in names))
+    lines = [head, "-" * len(head)]
+    for e in entries:
+        s = e["seconds"]
+        fwd = f"{e['speedup_vs_forward']:.2f}" if e["speedup_vs_forward"] is not None else "-"
+        busy = " ".join(f"{100 * e['disk_busy'][n]:>2.0f}" for n in names)
+        lines.append(
+            f"{e['job']:<7} {e['mode']:<10} {s['median']:>9.2f} ({s['min']:.2f}-{s['max']:.2f})".ljust(43)
+            + f" {e['speedup_vs_plain']:>8.2f} {fwd:>6} {e['limit_seconds']:>8.3f}"
+            f" {100 * e['fraction_of_limit']:>7.1f}%  {busy}")
+    lines.append("(x plain: speedup over the plain walk, for scrub over scrub without the module;"
+                 " x fwd: over the forward walk; limit: seconds at the physical limit;"
+                 " busy: % of the run each disk was busy)")
+    return "\n".join(lines)
+
+
+COLORS = {"plain": "#9e9e9e", "forward": "#f0a030", "readahead": "#2f7ed8",
+          "stock": "#9e9e9e", "module": "#2f7ed8"}
+
+
+def svg(entries, title, subtitle):
+    """A horizontal bar chart (log scale): per job and mode the median
+    seconds, a min-max whisker, and the job's physical limit as a mark."""
+    rows = []
+    for job in JOBS:
+        group = [e for e in entries if e["job"] == job]
+        if group:
+            rows.append(("job", job, group[0]["limit_seconds"]))
+            rows.extend(("bar", e, None) for e in group)
+    values = [e["seconds"]["max"] for e in entries] + [e["limit_seconds"] for e in entries]
+    values += [e["seconds"]["min"] for e in entries]
+    lo = 10 ** math.floor(math.log10(max(min(values), 1e-3)))
+    hi = 10 ** math.ceil(math.log10(max(values)))
+    left, right, top, bar, gap = 150, 40, 70, 18, 8
+    width = 820
+    plot = width - left - right
+    height = top + sum(bar + gap if kind == "bar" else 26 for kind, _, _ in rows) + 60
+
+    def x(v):
+        return left + plot * (math.log10(max(v, lo)) - math.log10(lo)) / (math.log10(hi) - math.log10(lo))
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'font-family="sans-serif" font-size="12">',
+           f'<rect width="{width}" height="{height}" fill="white"/>',
+           f'<text x="{left}" y="22" font-size="15" font-weight="bold">{html.escape(title)}</text>',
+           f'<text x="{left}" y="40" fill="#555">{html.escape(subtitle)}</text>']
+    decade = lo
+    while decade <= hi * 1.001:
+        for k in range(1, 10):
+            v = decade * k
+            if v > hi * 1.001:
+                break
+            xv = x(v)
+            stroke = "#bbb" if k == 1 else "#eee"
+            out.append(f'<line x1="{xv:.1f}" y1="{top - 8}" x2="{xv:.1f}" y2="{height - 45}" stroke="{stroke}"/>')
+        out.append(f'<text x="{x(decade):.1f}" y="{height - 30}" text-anchor="middle">{decade:g} s</text>')
+        decade *= 10
+    y = top
+    for kind, item, limit in rows:
+        if kind == "job":
+            y += 6
+            out.append(f'<text x="10" y="{y + 12}" font-weight="bold">{html.escape(item)}</text>')
+            xl = x(limit)
+            out.append(f'<text x="{xl + 4:.1f}" y="{y + 12}" fill="#c00" font-size="11">'
+                       f'physical limit {limit:.3g} s</text>')
+            y += 20
+            continue
+        e, s = item, item["seconds"]
+        out.append(f'<text x="{left - 8}" y="{y + 13}" text-anchor="end">{html.escape(e["mode"])}</text>')
+        out.append(f'<rect x="{left}" y="{y}" width="{x(s["median"]) - left:.1f}" height="{bar}" '
+                   f'fill="{COLORS.get(e["mode"], "#666")}"/>')
+        ym = y + bar / 2
+        out.append(f'<line x1="{x(s["min"]):.1f}" y1="{ym}" x2="{x(s["max"]):.1f}" y2="{ym}" stroke="black"/>')
+        for v in (s["min"], s["max"]):
+            out.append(f'<line x1="{x(v):.1f}" y1="{y + 4}" x2="{x(v):.1f}" y2="{y + bar - 4}" stroke="black"/>')
+        label = f'{s["median"]:.3g} s'
+        if e["speedup_vs_plain"] != 1:
+            label += f'  ({e["speedup_vs_plain"]:.1f}x)'
+        out.append(f'<text x="{x(s["max"]) + 6:.1f}" y="{y + 13}">{label}</text>')
+        xl = x(e["limit_seconds"])
+        out.append(f'<line x1="{xl:.1f}" y1="{y - 2}" x2="{xl:.1f}" y2="{y + bar + 2}" '
+                   f'stroke="#c00" stroke-width="2"/>')
+        y += bar + gap
+    out.append(f'<text x="{left}" y="{height - 10}" fill="#555">bar: median; whiskers: min to max; '
+               'red: physical limit; (Nx): speedup over plain walk / stock scrub</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
