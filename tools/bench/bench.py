@@ -8,7 +8,7 @@ cache, the extent tree, the csum tree, both at once and a full scrub, each
 in every mode (plain walk, forward walk, the module's readahead; scrub
 without and with the module), round after round. Around every run the host
 snapshots the disks' statistics (see disks.py). Then it prints the table,
-writes results.json, table.txt and chart.svg into --out, and prints the
+writes results.json, table.txt, results.md and chart.svg into --out, and prints the
 path of results.json as its last line.
 
 --variant smoke is the small, fast version `make check` runs: a small
@@ -30,6 +30,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 TOP = HERE.parents[1]
 sys.path.insert(0, str(HERE))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
 import disks  # noqa: E402
 import fixture  # noqa: E402
@@ -57,6 +58,10 @@ VARIANTS = {
         "timeout": 900,
     },
 }
+
+# The disk model's parameters, as disksim reports them in its statistics.
+MODEL_KEYS = ("size", "rpm", "rate_bytes_per_s", "track_to_track_ms", "avg_seek_ms", "full_stroke_ms",
+              "overhead_ms", "drive_readahead_bytes", "reorder", "speed_factor")
 
 MARK = re.compile(r"@@BENCH-MARK (\d+)@@")
 RESULT = re.compile(r"@@BENCH-RESULT (\{.*\})@@")
@@ -136,6 +141,43 @@ def run_session(args, spec, fixture_dir, out):
     return raw, snapshots, info, final
 
 
+def sweeper(disksim, model):
+    """sweep(disk, extents) for report.add_sweep_limits: the seconds one
+    ascending sweep over the extents takes on the session's disk model
+    (`disksim --sweep`, `model` as recorded in results.json)."""
+    cmd = [str(disksim), "--sweep", "--size", str(model["size"]), "--rpm", str(model["rpm"]),
+           "--rate", str(model["rate_bytes_per_s"]), "--track-to-track-ms", str(model["track_to_track_ms"]),
+           "--avg-seek-ms", str(model["avg_seek_ms"]), "--full-stroke-ms", str(model["full_stroke_ms"]),
+           "--overhead-ms", str(model["overhead_ms"]), "--drive-readahead", str(model["drive_readahead_bytes"]),
+           "--speed-factor", str(model["speed_factor"])]
+
+    def sweep(disk, extents):
+        text = "".join(f"{o} {n}\n" for o, n in extents)
+        proc = subprocess.run(cmd, input=text, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"disksim --sweep failed for disk {disk}: {proc.stderr.strip()}")
+        return json.loads(proc.stdout)["seconds"]
+    return sweep
+
+
+def write_outputs(doc, out, runs):
+    """Writes results.json, table.txt, results.md and chart.svg and prints
+    the table."""
+    entries, model = doc["results"], doc["disks"]["model"]
+    text = report.table(entries)
+    subtitle = (f"{doc['disks']['count']} simulated disks ({model['rpm']:g} rpm, "
+                f"{model['rate_bytes_per_s'] / 1e6:g} MB/s, speed factor {model['speed_factor']:g}), "
+                f"{runs} run(s), {doc['date'][:10]}")
+    (out / "results.json").write_text(json.dumps(doc, indent=1) + "\n")
+    (out / "table.txt").write_text(text + "\n")
+    (out / "results.md").write_text(report.markdown(doc))
+    (out / "chart.svg").write_text(report.svg(entries, "btrfs tree readahead: seconds per job", subtitle))
+    log("")
+    log(text)
+    log(f"\nchart: {out / 'chart.svg'}; took {doc['took_seconds']:.0f} s")
+    log(str(out / "results.json"))
+
+
 def check_errors(raw):
     """A run that met read or checksum errors measures nothing: refuse it."""
     for r in raw:
@@ -160,8 +202,8 @@ def machine():
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--kernel", required=True, help="bzImage (the release kernel for real figures)")
-    p.add_argument("--initramfs", required=True)
+    p.add_argument("--kernel", help="bzImage (the release kernel for real figures); required unless --report-only")
+    p.add_argument("--initramfs", help="required unless --report-only")
     p.add_argument("--variant", choices=sorted(VARIANTS), default="full")
     p.add_argument("--runs", type=int, help="runs of each job and mode (default: the variant's)")
     p.add_argument("--speed-factor", type=float,
@@ -173,7 +215,11 @@ def main():
     p.add_argument("--disksim", default=str(TOP / "build" / "tools-bin" / "disksim"))
     p.add_argument("--cache", default=str(TOP / "build" / "bench"), help="where fixtures are kept")
     p.add_argument("--out", help="output folder (default: CACHE/VARIANT)")
+    p.add_argument("--report-only", action="store_true",
+                   help="run nothing: recompute the limits, table and chart of OUT/results.json")
     args = p.parse_args()
+    if not args.report_only and not (args.kernel and args.initramfs):
+        p.error("--kernel and --initramfs are required")
     variant = VARIANTS[args.variant]
     args.runs = args.runs or variant["runs"]
     args.speed_factor = args.speed_factor or variant["speed_factor"]
@@ -182,6 +228,13 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     spec = variant["fixture"]
     started = time.monotonic()
+    if args.report_only:
+        doc = json.loads((out / "results.json").read_text())
+        layout = fixture.load(Path(args.cache) / f"fixture-{doc['fixture']['key']}")
+        doc["fixture"]["summary"] = layout["summary"]
+        report.add_sweep_limits(doc["results"], layout, sweeper(args.disksim, doc["disks"]["model"]))
+        write_outputs(doc, out, doc["settings"]["runs"])
+        return
 
     fixture_dir = fixture.ensure(spec, args.cache, args.kernel, args.initramfs, log)
     layout = fixture.load(fixture_dir)
@@ -194,8 +247,7 @@ def main():
     check_errors(raw)
     rate = final[0]["rate_bytes_per_s"] / args.speed_factor
     entries = report.aggregate(raw, snapshots, layout, rate, spec.disks)
-    model_keys = ("size", "rpm", "rate_bytes_per_s", "track_to_track_ms", "avg_seek_ms", "full_stroke_ms",
-                  "overhead_ms", "drive_readahead_bytes", "reorder", "speed_factor")
+    report.add_sweep_limits(entries, layout, sweeper(args.disksim, final[0]))
     git = subprocess.run(["git", "-C", str(TOP), "describe", "--always", "--dirty"],
                          capture_output=True, text=True).stdout.strip()
     doc = {
@@ -205,7 +257,7 @@ def main():
         "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
         "git": git,
         "machine": dict(machine(), guest=info),
-        "disks": {"count": spec.disks, "model": {k: final[0][k] for k in model_keys},
+        "disks": {"count": spec.disks, "model": {k: final[0][k] for k in MODEL_KEYS},
                   "sequential_rate_wall_bytes_per_s": rate},
         "fixture": {"key": spec.key(), "spec": layout["spec"], "nodesize": layout["nodesize"],
                     "summary": layout["summary"]},
@@ -215,16 +267,7 @@ def main():
         "disk_totals": final,
         "took_seconds": round(time.monotonic() - started, 1),
     }
-    text = report.table(entries)
-    subtitle = (f"{spec.disks} simulated disks ({final[0]['rpm']:g} rpm, {final[0]['rate_bytes_per_s'] / 1e6:g} MB/s, "
-                f"speed factor {args.speed_factor:g}), {args.runs} run(s), {doc['date'][:10]}")
-    (out / "results.json").write_text(json.dumps(doc, indent=1) + "\n")
-    (out / "table.txt").write_text(text + "\n")
-    (out / "chart.svg").write_text(report.svg(entries, "btrfs tree readahead: seconds per job", subtitle))
-    log("")
-    log(text)
-    log(f"\nchart: {out / 'chart.svg'}; took {doc['took_seconds']:.0f} s")
-    log(str(out / "results.json"))
+    write_outputs(doc, out, args.runs)
 
 
 if __name__ == "__main__":

@@ -18,11 +18,23 @@ factor), all of them at once:
   from its own disks);
 - scrub: it must read every copy of every used block from its own disk, so
   the limit is the slowest disk's bytes scrubbed (data and tree) over its rate.
+
+That limit assumes the blocks lie packed. On an aged filesystem they do not,
+so tree jobs also get a *sweep limit*, the best the layout allows: each
+metadata chunk's blocks are shared out between its copies' disks (the lower
+part of the chunk to the first copy, the upper to the second, cut where the
+two sweeps take equally long; equal block counts for three copies), and each
+disk serves its share in one ascending sweep, everything queued at once, timed
+by the disk model itself (`disksim --sweep`); the limit is the slowest disk's
+time. The fraction of the sweep limit says how close a schedule came to what
+an ideal one, which knew every block's address in advance, achieves here.
 """
 
 import html
 import math
 import statistics
+
+from fixture import chunk_of
 
 JOBS = ("extent", "csum", "both", "scrub")
 MODES = {"scrub": ("stock", "module")}
@@ -71,6 +83,66 @@ def limit_seconds(job, baseline_runs, layout, rate):
     return max(limits), int(sum(blocks))
 
 
+def sweep_limit_seconds(trees, layout, sweep):
+    """The sweep limit of reading `trees` (see the module's docstring).
+
+    `sweep(disk, extents)` returns the seconds disk number `disk` (devid - 1)
+    takes to serve the (physical offset, length) extents in one ascending
+    sweep. None if a tree lives in a chunk whose copies are not whole
+    mirrors (striped metadata)."""
+    nodesize = layout["nodesize"]
+    per_chunk = {}
+    for tree in trees:
+        for bytenr, _ in layout["blocks"][tree]:
+            c = chunk_of(layout["chunks"], bytenr)
+            per_chunk.setdefault(c["logical"], (c, set()))[1].add(bytenr)
+    shares = {}
+    for chunk, blocks in per_chunk.values():
+        profile = chunk["type"].split("|")[1] if "|" in chunk["type"] else "SINGLE"
+        if profile not in ("SINGLE", "DUP", "RAID1", "RAID1C3", "RAID1C4"):
+            return None
+        # One copy per disk: DUP's second copy is on the same disk.
+        copies = list({devid: offset for devid, offset in reversed(chunk["stripes"])}.items())[::-1]
+        ordered = sorted(blocks)
+
+        def extents(i, part):
+            devid, offset = copies[i]
+            return [(offset + b - chunk["logical"], nodesize) for b in part]
+
+        cuts = [i * len(ordered) // len(copies) for i in range(len(copies) + 1)]
+        if len(copies) == 2:
+            # The split that balances the two sweeps: the lower part's time
+            # grows with the cut, the upper part's shrinks.
+            lo, hi = 0, len(ordered)
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if sweep(copies[0][0] - 1, extents(0, ordered[:mid])) < \
+                        sweep(copies[1][0] - 1, extents(1, ordered[mid:])):
+                    lo = mid + 1
+                else:
+                    hi = mid
+            cuts[1] = lo
+        for i, (devid, _) in enumerate(copies):
+            shares.setdefault(devid - 1, []).extend(extents(i, ordered[cuts[i]:cuts[i + 1]]))
+    return max(sweep(disk, extents) for disk, extents in shares.items() if extents)
+
+
+def add_sweep_limits(entries, layout, sweep):
+    """Adds sweep_limit_seconds and fraction_of_sweep_limit to the tree
+    jobs' entries (None for scrub, or when the layout has no sweep limit)."""
+    cache = {}
+    for e in entries:
+        trees = TREES_OF_JOB.get(e["job"])
+        if trees and trees not in cache:
+            # Reading more blocks never takes less time: both trees' limit
+            # is at least each tree's own.
+            limits = [sweep_limit_seconds(t, layout, sweep) for t in {trees, *((x,) for x in trees)}]
+            cache[trees] = None if None in limits else max(limits)
+        limit = cache.get(trees)
+        e["sweep_limit_seconds"] = limit
+        e["fraction_of_sweep_limit"] = limit / e["seconds"]["median"] if limit else None
+
+
 def aggregate(raw, snapshots, layout, rate, disks):
     """One entry per job and mode, in JOBS and mode order.
 
@@ -114,18 +186,24 @@ def table(entries):
     """The results as a fixed-width text table."""
     names = list(entries[0]["disk_busy"]) if entries else []
     head = (f"{'job':<7} {'mode':<10} {'seconds (min-max)':>24} {'x plain':>8} {'x fwd':>6} "
-            f"{'limit':>8} {'of limit':>8}  busy " + " ".join(n.replace("disk", "d") for n in names))
+            f"{'limit':>8} {'of limit':>8} {'sweep':>7} {'of sweep':>8}  busy "
+            + " ".join(n.replace("disk", "d") for n in names))
     lines = [head, "-" * len(head)]
     for e in entries:
         s = e["seconds"]
         fwd = f"{e['speedup_vs_forward']:.2f}" if e["speedup_vs_forward"] is not None else "-"
         busy = " ".join(f"{100 * e['disk_busy'][n]:>2.0f}" for n in names)
+        if e.get("sweep_limit_seconds"):
+            sweep = f"{e['sweep_limit_seconds']:>7.2f} {100 * e['fraction_of_sweep_limit']:>7.1f}%"
+        else:
+            sweep = f"{'-':>7} {'-':>8}"
         lines.append(
             f"{e['job']:<7} {e['mode']:<10} {s['median']:>9.2f} ({s['min']:.2f}-{s['max']:.2f})".ljust(43)
             + f" {e['speedup_vs_plain']:>8.2f} {fwd:>6} {e['limit_seconds']:>8.3f}"
-            f" {100 * e['fraction_of_limit']:>7.1f}%  {busy}")
+            f" {100 * e['fraction_of_limit']:>7.1f}% {sweep}  {busy}")
     lines.append("(x plain: speedup over the plain walk, for scrub over scrub without the module;"
-                 " x fwd: over the forward walk; limit: seconds at the physical limit;"
+                 " x fwd: over the forward walk; limit: seconds at the physical limit (blocks packed);"
+                 " sweep: seconds of one ideal ascending sweep over the blocks where they lie;"
                  " busy: % of the run each disk was busy)")
     return "\n".join(lines)
 
@@ -144,6 +222,7 @@ def svg(entries, title, subtitle):
             rows.append(("job", job, group[0]["limit_seconds"]))
             rows.extend(("bar", e, None) for e in group)
     values = [e["seconds"]["max"] for e in entries] + [e["limit_seconds"] for e in entries]
+    values += [e["sweep_limit_seconds"] for e in entries if e.get("sweep_limit_seconds")]
     values += [e["seconds"]["min"] for e in entries]
     lo = 10 ** math.floor(math.log10(max(min(values), 1e-3)))
     hi = 10 ** math.ceil(math.log10(max(values)))
@@ -179,6 +258,10 @@ def svg(entries, title, subtitle):
             xl = x(limit)
             out.append(f'<text x="{xl + 4:.1f}" y="{y + 12}" fill="#c00" font-size="11">'
                        f'physical limit {limit:.3g} s</text>')
+            sweep = next((e.get("sweep_limit_seconds") for e in entries if e["job"] == item), None)
+            if sweep:
+                out.append(f'<text x="{x(sweep) + 4:.1f}" y="{y + 12}" fill="#080" font-size="11">'
+                           f'sweep limit {sweep:.3g} s</text>')
             y += 20
             continue
         e, s = item, item["seconds"]
@@ -196,8 +279,42 @@ def svg(entries, title, subtitle):
         xl = x(e["limit_seconds"])
         out.append(f'<line x1="{xl:.1f}" y1="{y - 2}" x2="{xl:.1f}" y2="{y + bar + 2}" '
                    f'stroke="#c00" stroke-width="2"/>')
+        if e.get("sweep_limit_seconds"):
+            xs = x(e["sweep_limit_seconds"])
+            out.append(f'<line x1="{xs:.1f}" y1="{y - 2}" x2="{xs:.1f}" y2="{y + bar + 2}" '
+                       f'stroke="#080" stroke-width="2" stroke-dasharray="3,2"/>')
         y += bar + gap
     out.append(f'<text x="{left}" y="{height - 10}" fill="#555">bar: median; whiskers: min to max; '
-               'red: physical limit; (Nx): speedup over plain walk / stock scrub</text>')
+               'red: physical limit; green: sweep limit; (Nx): speedup over plain walk / stock scrub</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def markdown(doc):
+    """The fixture and the results as Markdown tables, for the record in
+    Documentation/benchmarks.md."""
+    out = ["| tree | blocks (nodes + leaves) | levels | MiB | blocks per chunk (by devids) "
+           "| density | walk steps within 1 MiB | median walk jump |",
+           "|---|---|---|---|---|---|---|---|"]
+    for tree in ("extent", "csum"):
+        t = doc["fixture"]["summary"][tree]
+        chunks = ", ".join(f"{k}: {v}" for k, v in t["per_chunk"].items())
+        out.append(f"| {tree} | {t['blocks']} ({t['nodes']} + {t['leaves']}) | {t['levels']} "
+                   f"| {t['bytes'] / 2**20:.1f} | {chunks} | {t['density']:.3f} "
+                   f"| {100 * t['walk_near']:.0f} % | {t['walk_jump_median'] / 2**20:.1f} MiB |")
+    entries = doc["results"]
+    names = list(entries[0]["disk_busy"]) if entries else []
+    out += ["", "| job | mode | seconds: median (min-max) | x plain | x forward | physical limit (s) "
+            "| of limit | sweep limit (s) | of sweep | busy % " + " ".join(n.replace("disk", "d") for n in names)
+            + " |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for e in entries:
+        s = e["seconds"]
+        fwd = f"{e['speedup_vs_forward']:.2f}" if e["speedup_vs_forward"] is not None else "-"
+        sweep = (f"{e['sweep_limit_seconds']:.2f} | {100 * e['fraction_of_sweep_limit']:.1f} %"
+                 if e.get("sweep_limit_seconds") else "- | -")
+        busy = " ".join(f"{100 * e['disk_busy'][n]:.0f}" for n in names)
+        out.append(f"| {e['job']} | {e['mode']} | {s['median']:.2f} ({s['min']:.2f}-{s['max']:.2f}) "
+                   f"| {e['speedup_vs_plain']:.2f} | {fwd} | {e['limit_seconds']:.3f} "
+                   f"| {100 * e['fraction_of_limit']:.1f} % | {sweep} | {busy} |")
+    return "\n".join(out) + "\n"
+

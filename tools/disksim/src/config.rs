@@ -7,6 +7,7 @@ use std::path::PathBuf;
 /// Usage text printed by `--help` and on errors.
 pub const USAGE: &str = "\
 usage: disksim --socket PATH --file PATH [--size BYTES] [options]
+       disksim --sweep --size BYTES [model options] < EXTENTS
 
 NBD server (unix socket, fixed newstyle, simple replies) whose single export
 behaves like a rotating disk: every request sleeps for its simulated seek,
@@ -40,10 +41,18 @@ rotational latency, transfer time and command overhead.
   --snapshots PATH         on SIGUSR1, append the statistics so far to PATH as
                            one JSON line (counters are cumulative; the disk
                            keeps serving) [stderr]
+  --trace PATH             log every request served to PATH, one line each:
+                           arrival start finish (simulated seconds), kind,
+                           offset, length, seek distance, seek, rotation
   --name NAME              disk name used in the statistics [basename of --file]
   --exit-on-disconnect     exit when a client that reached transmission
                            disconnects
   --fsync                  fdatasync the backing file on NBD FLUSH / FUA
+  --sweep                  serve nothing: read extents (OFFSET LENGTH in
+                           bytes, one per line) from stdin, time them in one
+                           ascending sweep, all queued at once, with the model
+                           options above (speed factor applied), and print
+                           a JSON line: requests, bytes, seconds
   -h, --help               show this text
 
 Statistics are written on SIGTERM/SIGINT (and with --exit-on-disconnect);
@@ -71,6 +80,8 @@ pub struct Config {
     pub stats: Option<PathBuf>,
     /// Where SIGUSR1 appends a statistics snapshot (None: stderr).
     pub snapshots: Option<PathBuf>,
+    /// Where every request served is logged, one line each (None: nowhere).
+    pub trace: Option<PathBuf>,
     /// Disk name.
     pub name: String,
     /// Exit after the first transmission-phase client leaves.
@@ -162,8 +173,19 @@ fn parse_range(v: &str) -> Result<(u64, u64), String> {
 pub enum Parsed {
     /// Run the server.
     Run(Box<Config>),
+    /// `--sweep`: time extents read from stdin in one ascending sweep.
+    Sweep(Box<SweepConfig>),
     /// `--help` was given.
     Help,
+}
+
+/// What `--sweep` needs: the model and the speed factor.
+#[derive(Clone, Debug)]
+pub struct SweepConfig {
+    /// Model parameters, the size included.
+    pub params: Params,
+    /// Wall seconds per simulated second.
+    pub speed_factor: f64,
 }
 
 /// Parses the arguments (without the program name).
@@ -177,9 +199,11 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, Str
     let mut fail_reads = Vec::new();
     let mut stats = None;
     let mut snapshots = None;
+    let mut trace = None;
     let mut name = None;
     let mut exit_on_disconnect = false;
     let mut fsync = false;
+    let mut sweep = false;
 
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
@@ -195,6 +219,10 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, Str
             }
             "--fsync" => {
                 fsync = true;
+                continue;
+            }
+            "--sweep" => {
+                sweep = true;
                 continue;
             }
             _ => {}
@@ -241,17 +269,25 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, Str
             "--fail-reads" => fail_reads.push(parse_range(&value()?)?),
             "--stats" => stats = Some(PathBuf::from(value()?)),
             "--snapshots" => snapshots = Some(PathBuf::from(value()?)),
+            "--trace" => trace = Some(PathBuf::from(value()?)),
             "--name" => name = Some(value()?),
             _ => return Err(format!("unknown option {arg:?}")),
         }
     }
-    let socket = socket.ok_or("--socket is required")?;
-    let file = file.ok_or("--file is required")?;
     if let Some(s) = size {
         if s == 0 || s % SECTOR != 0 {
             return Err(format!("--size must be a positive multiple of {SECTOR}"));
         }
     }
+    if sweep {
+        params.size = size.ok_or("--sweep needs --size")?;
+        return Ok(Parsed::Sweep(Box::new(SweepConfig {
+            params,
+            speed_factor,
+        })));
+    }
+    let socket = socket.ok_or("--socket is required")?;
+    let file = file.ok_or("--file is required")?;
     let name = name.unwrap_or_else(|| {
         file.file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -267,6 +303,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, Str
         fail_reads,
         stats,
         snapshots,
+        trace,
         name,
         exit_on_disconnect,
         fsync,
@@ -298,7 +335,7 @@ mod tests {
         let p = parse_args(args(
             "--socket /tmp/s --file /tmp/f --size 512M --rpm 5400 --rate=100M \
              --reorder sstf --speed-factor 0.25 --fail-reads 8:16 --fail-reads 100:1 \
-             --stats /tmp/st --snapshots /tmp/sn --name d0 --exit-on-disconnect --cylinders 1000 --drive-readahead 0",
+             --stats /tmp/st --snapshots /tmp/sn --trace /tmp/tr --name d0 --exit-on-disconnect --cylinders 1000 --drive-readahead 0",
         ))
         .unwrap();
         let Parsed::Run(c) = p else { panic!("help") };
@@ -310,11 +347,18 @@ mod tests {
         assert_eq!(c.fail_reads, vec![(8, 16), (100, 1)]);
         assert_eq!(c.name, "d0");
         assert_eq!(c.snapshots, Some(PathBuf::from("/tmp/sn")));
+        assert_eq!(c.trace, Some(PathBuf::from("/tmp/tr")));
         assert!(c.exit_on_disconnect);
         assert_eq!(c.params.cylinders, Some(1000));
         assert_eq!(c.params.readahead, 0);
         assert!(parse_args(args("--socket /s")).is_err());
         assert!(parse_args(args("--socket /s --file /f --bogus")).is_err());
         assert!(matches!(parse_args(args("--help")).unwrap(), Parsed::Help));
+        let Parsed::Sweep(w) = parse_args(args("--sweep --size 2G --speed-factor 4")).unwrap()
+        else {
+            panic!("not a sweep")
+        };
+        assert_eq!((w.params.size, w.speed_factor), (2 << 30, 4.0));
+        assert!(parse_args(args("--sweep")).is_err());
     }
 }

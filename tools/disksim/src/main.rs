@@ -1,9 +1,10 @@
 //! `disksim` command-line entry point: see `disksim --help`.
 
-use disksim::config::{parse_args, Parsed, USAGE};
+use disksim::config::{parse_args, Parsed, SweepConfig, USAGE};
+use disksim::model::ascending_sweep;
 use disksim::server::Server;
 use std::fs::OpenOptions;
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixListener;
@@ -72,12 +73,52 @@ fn wait_readable(l: &UnixListener, ms: i32) {
     }
 }
 
+/// `--sweep`: reads "OFFSET LENGTH" lines from stdin and prints how long
+/// one ascending sweep over them takes on the modelled disk.
+fn sweep(cfg: &SweepConfig) -> Result<(), String> {
+    let mut extents = Vec::new();
+    for (n, line) in std::io::stdin().lock().lines().enumerate() {
+        let line = line.map_err(|e| format!("stdin: {e}"))?;
+        let mut f = line.split_whitespace();
+        let (Some(a), Some(b), None) = (f.next(), f.next(), f.next()) else {
+            if line.trim().is_empty() {
+                continue;
+            }
+            return Err(format!("stdin line {}: expected OFFSET LENGTH", n + 1));
+        };
+        let parse = |v: &str| {
+            v.parse::<u64>()
+                .map_err(|_| format!("stdin line {}: bad number {v:?}", n + 1))
+        };
+        let (offset, len) = (parse(a)?, parse(b)?);
+        if len == 0
+            || offset
+                .checked_add(len)
+                .is_none_or(|end| end > cfg.params.size)
+        {
+            return Err(format!(
+                "stdin line {}: extent {offset}+{len} is not inside the disk",
+                n + 1
+            ));
+        }
+        extents.push((offset, len));
+    }
+    let bytes: u64 = extents.iter().map(|e| e.1).sum();
+    let seconds = ascending_sweep(cfg.params.clone(), &mut extents)? * cfg.speed_factor;
+    println!(
+        "{{\"requests\":{},\"bytes\":{bytes},\"seconds\":{seconds:.6}}}",
+        extents.len()
+    );
+    Ok(())
+}
+
 fn run() -> Result<(), String> {
     let cfg = match parse_args(std::env::args().skip(1))? {
         Parsed::Help => {
             print!("{USAGE}");
             return Ok(());
         }
+        Parsed::Sweep(c) => return sweep(&c),
         Parsed::Run(c) => *c,
     };
     install_signal_handlers()?;

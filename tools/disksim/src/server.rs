@@ -141,6 +141,8 @@ pub struct Server {
     stop: AtomicBool,
     worker: Mutex<Option<JoinHandle<()>>>,
     geometry: String,
+    /// `--trace`: one line per request served.
+    trace: Option<Mutex<File>>,
 }
 
 impl Server {
@@ -185,7 +187,14 @@ impl Server {
             file.set_len(size)
                 .map_err(|e| format!("{name}: cannot extend: {e}"))?;
         }
+        let trace = match &cfg.trace {
+            Some(p) => Some(Mutex::new(
+                File::create(p).map_err(|e| format!("{}: {e}", p.display()))?,
+            )),
+            None => None,
+        };
         let server = Arc::new(Server {
+            trace,
             queue: Mutex::new(QueueState {
                 q: Queue::new(cfg.reorder),
                 shutdown: false,
@@ -518,9 +527,30 @@ impl Server {
             let (err, data, injected) = self.execute(&d.req, &d.payload);
             self.sleep_until_sim(svc.finish);
             self.account(&d.req, d.arrival, &svc, err, injected);
+            self.log(&d.req, d.arrival, &svc);
             d.payload.conn.reply(d.payload.handle, err, data.as_deref());
             disk.delivered(self.sim_now());
             d.payload.conn.done();
+        }
+    }
+
+    /// Appends one request to the `--trace` log, if there is one.
+    fn log(&self, req: &Request, arrival: f64, svc: &Service) {
+        if let Some(t) = &self.trace {
+            let line = format!(
+                "{arrival:.6} {:.6} {:.6} {:?} {} {} {} {:.6} {:.6}\n",
+                svc.start,
+                svc.finish,
+                req.kind,
+                req.offset,
+                req.len,
+                svc.seek_distance,
+                svc.seek,
+                svc.rotation
+            );
+            // One write per line, so the log is whole at any time. A trace
+            // is a diagnostic: losing it must not stop the disk.
+            let _ = lock(t).write_all(line.as_bytes());
         }
     }
 
