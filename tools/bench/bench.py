@@ -100,7 +100,7 @@ def run_session(args, spec, fixture_dir, out):
     Returns the guest's result lines, the snapshots by mark number, the
     guest's info lines and the disks' final statistics."""
     model = ["--speed-factor", str(args.speed_factor)] + args.disksim_arg
-    array = disks.DiskArray(args.disksim, fixture_dir, out / "session", spec.disks, model, log)
+    array = disks.DiskArray(args.disksim, fixture_dir, out / "session", spec.disks, model, log, args.trace)
     raw, snapshots, info, proc = [], {}, {}, None
     try:
         workdir = out / "vm"
@@ -215,6 +215,8 @@ def main():
     p.add_argument("--disksim", default=str(TOP / "build" / "tools-bin" / "disksim"))
     p.add_argument("--cache", default=str(TOP / "build" / "bench"), help="where fixtures are kept")
     p.add_argument("--out", help="output folder (default: CACHE/VARIANT)")
+    p.add_argument("--trace", action="store_true",
+                   help="log every disk request to OUT/session/diskN.trace (see tools/bench/trace.py)")
     p.add_argument("--report-only", action="store_true",
                    help="run nothing: recompute the limits, table and chart of OUT/results.json")
     args = p.parse_args()

@@ -26,7 +26,7 @@ CONTROL_SIZE = 1 << 20
 class DiskArray:
     """N disksim processes over copies of the fixture's images."""
 
-    def __init__(self, disksim, fixture, session, count, model_args, log=print):
+    def __init__(self, disksim, fixture, session, count, model_args, log=print, trace=False):
         self.session = Path(session)
         shutil.rmtree(self.session, ignore_errors=True)
         self.session.mkdir(parents=True)
@@ -43,6 +43,8 @@ class DiskArray:
             stats = self.session / f"disk{i}.stats.json"
             cmd = [str(disksim), "--socket", str(sock), "--file", str(image), "--name", f"disk{i}",
                    "--stats", str(stats), "--snapshots", str(snaps)] + list(model_args)
+            if trace:
+                cmd += ["--trace", str(self.session / f"disk{i}.trace")]
             errlog = open(self.session / f"disk{i}.log", "w")
             self.procs.append(subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stderr=errlog))
             errlog.close()

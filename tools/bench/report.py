@@ -284,8 +284,8 @@ def svg(entries, title, subtitle):
             out.append(f'<line x1="{xs:.1f}" y1="{y - 2}" x2="{xs:.1f}" y2="{y + bar + 2}" '
                        f'stroke="#080" stroke-width="2" stroke-dasharray="3,2"/>')
         y += bar + gap
-    out.append(f'<text x="{left}" y="{height - 10}" fill="#555">bar: median; whiskers: min to max; '
-               'red: physical limit; green: sweep limit; (Nx): speedup over plain walk / stock scrub</text>')
+    out.append(f'<text x="{left}" y="{height - 10}" fill="#555">bar: median; whiskers: min-max; '
+               'red: physical limit; green: sweep limit; (Nx): over plain walk / stock scrub</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
 

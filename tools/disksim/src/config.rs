@@ -43,7 +43,8 @@ rotational latency, transfer time and command overhead.
                            keeps serving) [stderr]
   --trace PATH             log every request served to PATH, one line each:
                            arrival start finish (simulated seconds), kind,
-                           offset, length, seek distance, seek, rotation
+                           offset, length, seek distance, seek, rotation;
+                           and a line # snapshot at each SIGUSR1
   --name NAME              disk name used in the statistics [basename of --file]
   --exit-on-disconnect     exit when a client that reached transmission
                            disconnects

@@ -46,6 +46,7 @@ fn install_signal_handlers() -> Result<(), String> {
 /// Appends the statistics so far, as one JSON line, to `path` (stderr if none).
 fn write_snapshot(server: &Server, path: Option<&Path>) -> Result<(), String> {
     let line = format!("{}\n", server.stats_json());
+    server.trace_snapshot();
     match path {
         Some(p) => OpenOptions::new()
             .create(true)

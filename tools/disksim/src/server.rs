@@ -534,6 +534,14 @@ impl Server {
         }
     }
 
+    /// Writes `# snapshot` to the `--trace` log, if there is one, so that
+    /// the log splits at the same points as the snapshots.
+    pub fn trace_snapshot(&self) {
+        if let Some(t) = &self.trace {
+            let _ = lock(t).write_all(b"# snapshot\n");
+        }
+    }
+
     /// Appends one request to the `--trace` log, if there is one.
     fn log(&self, req: &Request, arrival: f64, svc: &Service) {
         if let Some(t) = &self.trace {
