@@ -8,7 +8,9 @@ For every run of the chosen job and mode and every disk that served at least
 10 reads in it, prints: reads, simulated busy seconds and their split into
 seek, rotation and transfer; the reads that waited more than three quarters
 of a revolution (the head had just passed the block: its request came too
-late, or behind a read further on); the reads whose address is below the one
+late, or behind a read further on), how many of those arrived only after the
+read before them had finished (the drive queue had run dry) and the median
+distance from the read before; the reads whose address is below the one
 before (the order went backwards); and how long the disk sat idle between
 reads. Each trace line is written when a request completes, and disksim
 writes "# snapshot" at each snapshot, so the lines between snapshots a and b
@@ -17,6 +19,7 @@ writes "# snapshot" at each snapshot, so the lines between snapshots a and b
 
 import argparse
 import json
+import statistics
 from pathlib import Path
 
 
@@ -39,6 +42,7 @@ def summary(reqs, revolution):
     """The figures of one run on one disk (see the module's docstring)."""
     reads = [r for r in reqs if r["kind"] == "Read"]
     busy = sum(r["finish"] - r["start"] for r in reads)
+    misses = [(a, b) for a, b in zip(reads, reads[1:]) if b["rotation"] > 0.75 * revolution]
     idle = sum(max(0.0, b["start"] - a["finish"]) for a, b in zip(reads, reads[1:]))
     return {
         "reads": len(reads),
@@ -46,6 +50,8 @@ def summary(reqs, revolution):
         "seek_s": sum(r["seek"] for r in reads),
         "rotation_s": sum(r["rotation"] for r in reads),
         "missed_revolutions": sum(1 for r in reads if r["rotation"] > 0.75 * revolution),
+        "missed_after_dry_queue": sum(1 for a, b in misses if b["arrival"] > a["finish"]),
+        "missed_step_median": statistics.median(b["offset"] - a["offset"] for a, b in misses) if misses else 0,
         "backwards": sum(1 for a, b in zip(reads, reads[1:]) if b["offset"] < a["offset"]),
         "idle_s": idle,
     }
@@ -77,7 +83,9 @@ def main():
                 continue
             print(f"  {t.stem}: {s['reads']} reads, busy {s['busy_s']:.3f} (seek {s['seek_s']:.3f}, "
                   f"rotation {s['rotation_s']:.3f}), miss {s['missed_revolutions']} "
-                  f"({s['missed_revolutions'] * revolution:.3f} s), back {s['backwards']}, idle {s['idle_s']:.3f}")
+                  f"({s['missed_revolutions'] * revolution:.3f} s; {s['missed_after_dry_queue']} after a dry queue, "
+                  f"median step {s['missed_step_median'] / 1024:.0f} KiB), back {s['backwards']}, "
+                  f"idle {s['idle_s']:.3f}")
 
 
 if __name__ == "__main__":
