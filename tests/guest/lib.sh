@@ -85,6 +85,20 @@ cold_remount() {
 	mount "$1" $MNT
 }
 
+# --- device-mapper disks ---
+
+# dm_delayed NAME DEV MS: /dev/mapper/NAME over DEV, each read delayed MS ms
+dm_delayed() {
+	dmsetup create "$1" --table "0 $(blockdev --getsz "$2") delay $2 0 $3 $2 0 0"
+}
+
+# dm_retable NAME TABLE: swap the table of a live device-mapper device
+dm_retable() {
+	dmsetup suspend "$1"
+	dmsetup load "$1" --table "$2"
+	dmsetup resume "$1"
+}
+
 # --- scrub and the module's counters ---
 
 COUNTERS=/sys/kernel/debug/btrfs_reada/counters

@@ -11,7 +11,7 @@
 load_module
 # Reads take 100 ms (writes none), so that requests overlap for real.
 for d in vda vdb vdc vdd; do
-	dmsetup create slow_$d --table "0 $(blockdev --getsz /dev/$d) delay /dev/$d 0 100 /dev/$d 0 0"
+	dm_delayed slow_$d /dev/$d 100
 done
 mkdir -p /mnt1 /mnt2 /mnt3
 mkfs.btrfs -q -f -n 4096 -m raid1 -d raid1 /dev/mapper/slow_vda /dev/mapper/slow_vdb

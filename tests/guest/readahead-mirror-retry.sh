@@ -18,9 +18,7 @@ total=$(dump_tree_blocks /dev/vda fs)
 mount /dev/vda $MNT
 fsid=$(btrfs filesystem show /dev/vda | awk '/uuid:/ { print $NF }')
 drop_caches
-dmsetup suspend flaky
-dmsetup load flaky --table "0 $size error"
-dmsetup resume flaky
+dm_retable flaky "0 $size error"
 retried0=$(counter blocks_retried)
 out=$(timeout 120 reada $MNT --tree fs --json) || fail "readahead failed or hung: $out"
 echo "$out"
@@ -33,9 +31,7 @@ errs=$(counter "dev.$fsid.2.errors")
 expect_eq "errors counted on device 1" 0 "$(counter "dev.$fsid.1.errors")"
 echo "ok: $retried failed reads on device 2 were read again from device 1"
 reada --counters
-dmsetup suspend flaky
-dmsetup load flaky --table "0 $size linear /dev/vdb 0"
-dmsetup resume flaky
+dm_retable flaky "0 $size linear /dev/vdb 0"
 umount $MNT
 expect_eq "requests held" 0 "$(counter requests_live)"
 expect_eq "blocks held" 0 "$(counter blocks_live)"

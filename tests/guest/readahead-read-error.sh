@@ -19,18 +19,14 @@ good=$(reada $MNT --tree fs --json)
 expect_eq "healthy: blocks" "$total" "$(json_field blocks_visited "$good")"
 cold_remount /dev/vda
 # Now every read from the second device fails.
-dmsetup suspend flaky
-dmsetup load flaky --table "0 $size error"
-dmsetup resume flaky
+dm_retable flaky "0 $size error"
 bad=$(timeout 120 reada $MNT --tree fs --json) || fail "readahead failed or hung: $bad"
 echo "$bad"
 errors=$(json_field errors "$bad"); visited=$(json_field blocks_visited "$bad")
 [ "$errors" -gt 0 ] || fail "no read errors reported"
 [ "$visited" -gt 0 ] && [ "$visited" -lt "$total" ] || fail "visited $visited of $total"
 echo "ok: $errors errors, $visited of $total blocks read from the healthy device"
-dmsetup suspend flaky
-dmsetup load flaky --table "0 $size linear /dev/vdb 0"
-dmsetup resume flaky
+dm_retable flaky "0 $size linear /dev/vdb 0"
 umount $MNT
 unload_module
 dmsetup remove flaky

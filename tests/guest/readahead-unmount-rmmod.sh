@@ -7,7 +7,7 @@
 . /tests/lib.sh
 load_module
 for d in vda vdb; do
-	dmsetup create slow_$d --table "0 $(blockdev --getsz /dev/$d) delay /dev/$d 0 400 /dev/$d 0 0"
+	dm_delayed slow_$d /dev/$d 400
 done
 mkfs.btrfs -q -f -n 4096 -m raid1 -d single /dev/mapper/slow_vda /dev/mapper/slow_vdb
 mount /dev/mapper/slow_vda $MNT
