@@ -124,21 +124,27 @@ def sweep_limit_seconds(trees, layout, sweep):
             cuts[1] = lo
         for i, (devid, _) in enumerate(copies):
             shares.setdefault(devid - 1, []).extend(extents(i, ordered[cuts[i]:cuts[i + 1]]))
-    return max(sweep(disk, extents) for disk, extents in shares.items() if extents)
+    return max(sweep(disk, share) for disk, share in shares.items() if share)
 
 
 def add_sweep_limits(entries, layout, sweep):
     """Adds sweep_limit_seconds and fraction_of_sweep_limit to the tree
     jobs' entries (None for scrub, or when the layout has no sweep limit)."""
-    cache = {}
+    own = {}  # sweep_limit_seconds of each set of trees, computed once
+
+    def limit_of(trees):
+        if trees not in own:
+            own[trees] = sweep_limit_seconds(trees, layout, sweep)
+        return own[trees]
+
     for e in entries:
         trees = TREES_OF_JOB.get(e["job"])
-        if trees and trees not in cache:
+        limit = None
+        if trees:
             # Reading more blocks never takes less time: both trees' limit
             # is at least each tree's own.
-            limits = [sweep_limit_seconds(t, layout, sweep) for t in {trees, *((x,) for x in trees)}]
-            cache[trees] = None if None in limits else max(limits)
-        limit = cache.get(trees)
+            limits = [limit_of(t) for t in (trees, *((x,) for x in trees))]
+            limit = None if None in limits else max(limits)
         e["sweep_limit_seconds"] = limit
         e["fraction_of_sweep_limit"] = limit / e["seconds"]["median"] if limit else None
 

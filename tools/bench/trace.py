@@ -42,16 +42,19 @@ def summary(reqs, revolution):
     """The figures of one run on one disk (see the module's docstring)."""
     reads = [r for r in reqs if r["kind"] == "Read"]
     busy = sum(r["finish"] - r["start"] for r in reads)
-    misses = [(a, b) for a, b in zip(reads, reads[1:]) if b["rotation"] > 0.75 * revolution]
     idle = sum(max(0.0, b["start"] - a["finish"]) for a, b in zip(reads, reads[1:]))
+    # Each miss with the read before it (None for a run's first read).
+    misses = [(reads[i - 1] if i else None, r) for i, r in enumerate(reads)
+              if r["rotation"] > 0.75 * revolution]
+    steps = [b["offset"] - a["offset"] for a, b in misses if a]
     return {
         "reads": len(reads),
         "busy_s": busy,
         "seek_s": sum(r["seek"] for r in reads),
         "rotation_s": sum(r["rotation"] for r in reads),
-        "missed_revolutions": sum(1 for r in reads if r["rotation"] > 0.75 * revolution),
-        "missed_after_dry_queue": sum(1 for a, b in misses if b["arrival"] > a["finish"]),
-        "missed_step_median": statistics.median(b["offset"] - a["offset"] for a, b in misses) if misses else 0,
+        "missed_revolutions": len(misses),
+        "missed_after_dry_queue": sum(1 for a, b in misses if a and b["arrival"] > a["finish"]),
+        "missed_step_median": statistics.median(steps) if steps else 0,
         "backwards": sum(1 for a, b in zip(reads, reads[1:]) if b["offset"] < a["offset"]),
         "idle_s": idle,
     }

@@ -130,7 +130,8 @@ def guest_tests(results, args):
             if kernel not in kernels or not kernels[kernel][0]:
                 results.add(name, False, 0.0, f"no {kernel} kernel given (--{kernel}-kernel)")
                 continue
-            guest_test(results, args, test, name, opts, *kernels[kernel])
+            timeout = opts["timeout"] * TIMEOUT_FACTOR.get(kernel, 1)
+            guest_test(results, args, test, name, opts, timeout, *kernels[kernel])
 
 
 # The KASAN kernel runs some ten times slower under TCG: its runs get longer
@@ -138,16 +139,13 @@ def guest_tests(results, args):
 TIMEOUT_FACTOR = {"kasan": 4}
 
 
-def kernel_name(test_name):
-    return test_name.partition("@")[2] or "debug"
-
-
-def guest_test(results, args, test, name, opts, kernel, initramfs):
-    """One run of guest test `test` as `name` on `kernel`."""
+def guest_test(results, args, test, name, opts, timeout, kernel, initramfs):
+    """One run of guest test `test` as `name` on `kernel`, given `timeout`
+    seconds."""
     workdir = Path(args.builddir) / "vm" / name.removeprefix("guest/").replace("@", "-")
     cmd = [sys.executable, str(VMRUN), "--kernel", kernel, "--initramfs", initramfs,
            "--script", str(test), "--workdir", str(workdir),
-           "--timeout", str(opts["timeout"] * TIMEOUT_FACTOR.get(kernel_name(name), 1)),
+           "--timeout", str(timeout),
            "--mem", str(opts["mem"])]
     for d in opts["disks"]:
         cmd += ["--disk", d]
@@ -206,6 +204,8 @@ def bench_smoke(results, args):
             assert e["seconds"]["min"] <= e["seconds"]["median"] <= e["seconds"]["max"]
             assert e["speedup_vs_plain"] > 0 and e["limit_seconds"] > 0 and e["fraction_of_limit"] > 0
             assert e["job"] == "scrub" or e["speedup_vs_forward"] > 0
+            assert e["job"] == "scrub" or e["sweep_limit_seconds"] > 0 and e["fraction_of_sweep_limit"] > 0, \
+                f"{e['job']}/{e['mode']}: sweep limit"
             assert len(e["disk_busy"]) == doc["disks"]["count"], f"{e['job']}/{e['mode']}: disk_busy"
             assert all(0 <= b < 2 for b in e["disk_busy"].values()), f"{e['job']}/{e['mode']}: busy"
         assert got == modes, f"jobs and modes: {got}"
