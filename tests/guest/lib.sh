@@ -1,5 +1,7 @@
 # Helpers for guest tests (bash). Source it first: . /tests/lib.sh
 set -euo pipefail
+# Variables the host passed with vmrun.py --env.
+if [ -r /job/env ]; then . /job/env; fi
 
 MODULE=/reada/btrfs_reada.ko
 MNT=/mnt

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the guest's base initramfs (a newc cpio archive): busybox, bash,
-# btrfs-progs and dmsetup with their shared libraries, our userspace
+# btrfs-progs, dmsetup and wipefs with their shared libraries, our userspace
 # tools, the module, the guest tests and /init.
 #
 # usage: mkinitramfs.sh OUT.cpio MODULE_DIR TOOLS_BIN_DIR
@@ -25,7 +25,7 @@ need() { command -v "$1" >/dev/null || { echo "mkinitramfs: $1 not found (run to
 
 install -m 0755 /bin/busybox "$stage/bin/busybox"
 need bash; copy_with_libs "$(command -v bash)" bin/bash
-for t in btrfs mkfs.btrfs btrfs-map-logical dmsetup filefrag; do
+for t in btrfs mkfs.btrfs btrfs-map-logical dmsetup filefrag wipefs; do
 	need "$t"
 	copy_with_libs "$(command -v "$t")" "usr/sbin/$t"
 done
