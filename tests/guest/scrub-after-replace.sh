@@ -105,16 +105,22 @@ warm_up() {
 	umount $MNT
 }
 
-# replace_round LABEL PROFILE: wipe devid 2, mount degraded, replace it by
-# the spare, then scrub
-replace_round() {
-	local label="$1 $2"
-	mkfs.btrfs -q -f -d "$2" -m "$2" $DEVS4
+# mount_degraded PROFILE: a new filesystem with the files, devid 2 wiped,
+# mounted degraded
+mount_degraded() {
+	mkfs.btrfs -q -f -d "$1" -m "$1" $DEVS4
 	mount /dev/vda $MNT
 	write_files
 	umount $MNT
 	wipefs -q -a /dev/vdb
 	mount -o degraded /dev/vda $MNT
+}
+
+# replace_round LABEL PROFILE: replace the missing devid 2 by the spare,
+# then scrub
+replace_round() {
+	local label="$1 $2"
+	mount_degraded "$2"
 	btrfs replace start -B -f -r 2 $SPARE $MNT || fail "$label: replace failed"
 	scrub_clean "$label"
 	check_files "$label"
@@ -124,17 +130,12 @@ replace_round() {
 	echo "ok: $label: missing device replaced, scrubbed clean, files intact, btrfs check clean"
 }
 
-# degraded_round LABEL PROFILE: scrub a degraded mount with devid 2 missing;
-# scrub cannot repair onto the missing device, so only its success and the
-# data are checked
+# degraded_round LABEL PROFILE: scrub a degraded mount with devid 2
+# missing. Scrub fails writing to the missing device, so what is checked is
+# that it finds no bad data and that the files read back.
 degraded_round() {
 	local label="$1 $2 degraded" out
-	mkfs.btrfs -q -f -d "$2" -m "$2" $DEVS4
-	mount /dev/vda $MNT
-	write_files
-	umount $MNT
-	wipefs -q -a /dev/vdb
-	mount -o degraded /dev/vda $MNT
+	mount_degraded "$2"
 	out=$(btrfs scrub start -BR $MNT 2>&1) || true
 	for f in csum_errors verify_errors; do
 		[ "$(scrub_field $f "$out")" = 0 ] || { echo "$out"; fail "$label: scrub $f"; }
