@@ -37,6 +37,10 @@ disks() {
 	echo "${out[@]}"
 }
 
+# devid_disk DEVID: the disk of DEVID on a filesystem made by mkfs.btrfs over
+# /dev/vda /dev/vdb ... in that order (devids 1, 2, ...)
+devid_disk() { echo "/dev/vd$(echo abcdefghijklmnop | cut -c"$1")"; }
+
 # sectors read so far by a block device (field 3 of /sys/block/X/stat)
 sectors_read() { awk '{print $3}' "/sys/block/${1#/dev/}/stat"; }
 

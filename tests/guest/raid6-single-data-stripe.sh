@@ -38,13 +38,12 @@ devs=($2 $5 $8)
 offs=($3 $6 $9)
 echo "file at logical $logical in the chunk at $start: devids ${devs[*]}"
 
-devname() { echo "/dev/vd$(echo abc | cut -c"$1")"; }
 # stripes NR: the data, P and Q stripes of full stripe NR into /tmp/stripe.0-2
 stripes() {
 	local rot=$(($1 % 3)) role s
 	for role in 0 1 2; do
 		s=$(((role + rot) % 3))
-		dd if="$(devname ${devs[s]})" bs=65536 skip=$(((offs[s] + $1 * 65536) / 65536)) count=1 \
+		dd if="$(devid_disk ${devs[s]})" bs=65536 skip=$(((offs[s] + $1 * 65536) / 65536)) count=1 \
 			status=none > /tmp/stripe.$role
 	done
 	cmp -s /tmp/stripe.0 /tmp/stripe.1 || fail "full stripe $1: P is not a copy of the data"
@@ -66,9 +65,9 @@ first_p=${devs[(1 + base) % 3]}
 # Lose the devices holding the first full stripe's data and P: the data
 # must come back from Q.
 say "devids $first_d (data) and $first_p (P) missing"
-wipefs -q -a "$(devname $first_d)" "$(devname $first_p)"
+wipefs -q -a "$(devid_disk $first_d)" "$(devid_disk $first_p)"
 for d in 1 2 3; do
-	[ $d = $first_d ] || [ $d = $first_p ] || survivor=$(devname $d)
+	[ $d = $first_d ] || [ $d = $first_p ] || survivor=$(devid_disk $d)
 done
 mount -o degraded,ro "$survivor" $MNT
 cmp -s /tmp/data $MNT/f || fail "the file does not read back from Q"

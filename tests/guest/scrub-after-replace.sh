@@ -90,7 +90,7 @@ warm_up() {
 	set -- $p
 	[ $# = 2 ] || fail "cannot find the parity stripe of the data chunk"
 	echo "P stripe: devid $1 at $2"
-	corrupt_block "/dev/vd$(echo abcd | cut -c"$1")" "$2" 65536
+	corrupt_block "$(devid_disk "$1")" "$2" 65536
 	mount /dev/vda $MNT
 	btrfs scrub start -BR $MNT > /tmp/scrub.log 2>&1 || true
 	scrub_clean "warm-up raid6, after the repair"
@@ -134,7 +134,7 @@ replace_round() {
 # missing. Scrub fails writing to the missing device, so what is checked is
 # that it finds no bad data and that the files read back.
 degraded_round() {
-	local label="$1 $2 degraded" out
+	local label="$1 $2 degraded" out f
 	mount_degraded "$2"
 	out=$(btrfs scrub start -BR $MNT 2>&1) || true
 	for f in csum_errors verify_errors; do
