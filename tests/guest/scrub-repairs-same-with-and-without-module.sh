@@ -6,6 +6,9 @@
 # data reads back intact) and `btrfs check` passes afterwards.
 # disks: 2x1G
 # timeout: 900
+# expect-console: BTRFS error \(device vda\): bdev /dev/vdb errs: wr 0, rd 0, flush 0, corrupt [12], gen 0
+# expect-console: BTRFS error \(device vda\): fixed up error at logical \d+ on dev /dev/vdb physical \d+
+# expect-console: BTRFS warning \(device vda\): tree block \d+ mirror 2 has bad bytenr, has \d+ want \d+
 . /tests/lib.sh
 
 # The same file contents in both rounds.
@@ -27,10 +30,12 @@ round() {
 	# directory's inode, and may repair it from the other copy first).
 	# Neither scrub nor the readahead searches the fs tree,
 	# so only scrub's own pass over the metadata chunk meets the damage.
-	meta=$(btrfs inspect-internal dump-tree -t fs /dev/vda | awk '/^leaf [0-9]+ items/ && ++n == 5 { print $2 }')
+	btrfs inspect-internal dump-tree -t fs /dev/vda > /tmp/fs-tree.txt ||
+		fail "$label: dump-tree of the fs tree failed"
+	meta=$(awk '/^leaf [0-9]+ items/ && ++n == 5 { print $2 }' /tmp/fs-tree.txt)
+	[ -n "$data" ] && [ -n "$meta" ] || fail "$label: no data extent ($data) or fifth fs tree leaf ($meta)"
 	pdata=$(physical /dev/vda "$data" /dev/vdb)
 	pmeta=$(physical /dev/vda "$meta" /dev/vdb)
-	[ -n "$pdata" ] && [ -n "$pmeta" ] || fail "$label: cannot map data $data / leaf $meta to /dev/vdb"
 	echo "$label: corrupting data $data (vdb at $pdata) and fs tree leaf $meta (vdb at $pmeta)"
 	corrupt_block /dev/vdb "$pdata" 4096
 	corrupt_block /dev/vdb "$pmeta" 4096
