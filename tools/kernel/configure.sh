@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Configure the kernel tree at TREE as tinyconfig plus the fragments, in
-# order, then check that every symbol of every fragment has the value asked
-# for (a symbol whose dependencies are not met is silently dropped by Kconfig
-# otherwise):
+# order, then check that every symbol of the fragments has the value asked
+# for, the last fragment's where several set it (a symbol whose dependencies
+# are not met is silently dropped by Kconfig otherwise):
 #   configure.sh TREE FRAGMENT... -- MAKE-COMMAND...
 set -euo pipefail
 tree=$1
@@ -28,6 +28,7 @@ while IFS= read -r line; do
 			bad=1
 		fi ;;
 	esac
-done < <(cat "${fragments[@]}")
+done < <(cat "${fragments[@]}" | awk -F= '/^CONFIG_/ { if (!($1 in v)) k[++n] = $1; v[$1] = $0 }
+	END { for (i = 1; i <= n; i++) print v[k[i]] }')
 [ $bad -eq 0 ] || { echo "config: the fragments do not apply; fix ${fragments[*]}" >&2; exit 1; }
 echo "[kernel] configured $tree: tinyconfig + ${fragments[*]##*/}"
