@@ -41,7 +41,7 @@ KENV := PATH=/usr/bin:$(PATH) RUST_LIB_SRC=/usr/src/rustc-1.85.0/library
 KMAKE := $(KENV) $(MAKE) --no-print-directory -C $(KDIR) LLVM=1
 CONFIG_HASH = $(shell cat $(KFRAGMENTS) | sha256sum | cut -c1-16)
 VERSION := $(shell git -C $(TOP) describe --always --dirty 2>/dev/null || echo unknown)
-MODULE_SOURCES := $(wildcard Kbuild Kconfig rust samples)
+MODULE_SOURCES := $(wildcard Kbuild Kconfig rust samples tests/detectors)
 
 .PHONY: all check demo demo-vm shell deps kernel-tree kernel module tools initramfs lint clean help
 
@@ -65,7 +65,7 @@ $(KDIR)/.reada-config-$(CONFIG_HASH): $(KFRAGMENTS) | kernel-tree
 kernel: kernel-tree
 	@$(MAKE) --no-print-directory $(KDIR)/.reada-config-$(CONFIG_HASH)
 	@echo "[kernel] $(KVARIANT): make bzImage modules (first build takes several minutes)"
-	@$(KMAKE) -j$(JOBS) bzImage modules | grep -v '^  \(CC\|AR\|LD\|AS\|HOSTCC\|RUSTC\|BINDGEN\|CALL\|CHK\|UPD\|GEN\|EXPORTS\|SYNC\|WRAP\|SYSHDR\|SYSTBL\|HDRINST\|HOSTLD\|POLICY\|VDSO\|OBJCOPY\|RELOCS\|MKPIGGY\|ZOFFSET\|VOFFSET\|CPUSTR\|MKREQ\|HOSTRUSTC\|RUSTDOC\|PERL\|MKCAP\|BUILD\|KSYMS\|MODPOST\|NM\|SORTTAB\|DESCEND\|INSTALL\|COPY\|LDS\|UNROLL\|GZIP\|XZKERN\|ZSTD\|ASN\.1\)' || true
+	@$(KMAKE) -j$(JOBS) bzImage modules | { grep -v '^  \(CC\|AR\|LD\|AS\|HOSTCC\|RUSTC\|BINDGEN\|CALL\|CHK\|UPD\|GEN\|EXPORTS\|SYNC\|WRAP\|SYSHDR\|SYSTBL\|HDRINST\|HOSTLD\|POLICY\|VDSO\|OBJCOPY\|RELOCS\|MKPIGGY\|ZOFFSET\|VOFFSET\|CPUSTR\|MKREQ\|HOSTRUSTC\|RUSTDOC\|PERL\|MKCAP\|BUILD\|KSYMS\|MODPOST\|NM\|SORTTAB\|DESCEND\|INSTALL\|COPY\|LDS\|UNROLL\|GZIP\|XZKERN\|ZSTD\|ASN\.1\)' || true; }
 	@test -f $(BZIMAGE)
 
 # The module is built from a copy of its sources so that Kbuild's objects stay
@@ -117,8 +117,9 @@ lint-module-rustfmt:
 lint-module-clippy: kernel
 	@rm -rf $(B)/module-clippy && mkdir -p $(B)/module-clippy
 	@cp -a --parents $(MODULE_SOURCES) $(B)/module-clippy/
-	@$(KMAKE) M=$(B)/module-clippy CLIPPY=1 modules 2>&1 | tee $(B)/module-clippy/log | grep -E '^(warning|error)' -A6 || true
-	@! grep -qE '^(warning|error)' $(B)/module-clippy/log
+	@$(KMAKE) M=$(B)/module-clippy CLIPPY=1 modules > $(B)/module-clippy/log 2>&1 || \
+		{ tail -40 $(B)/module-clippy/log; echo "lint-module-clippy: the module does not build"; exit 1; }
+	@! grep -E '^(warning|error)' -A6 $(B)/module-clippy/log
 
 # Module code returns errors; it never unwraps or panics.
 lint-module-no-panic:
@@ -126,7 +127,7 @@ lint-module-no-panic:
 
 lint-checkpatch: kernel-tree
 	@cd $(KDIR) && scripts/checkpatch.pl --no-tree --strict --ignore FILE_PATH_CHANGES -q $(TOP)/patches/*.patch
-	@cd $(KDIR) && scripts/checkpatch.pl --no-tree --strict -q -f $(TOP)/samples/*.c
+	@cd $(KDIR) && scripts/checkpatch.pl --no-tree --strict -q -f $(TOP)/samples/*.c $(TOP)/tests/detectors/*.c
 
 lint-tools:
 	@cd tools && cargo fmt --check && cargo clippy --quiet --release --all-targets -- -D warnings

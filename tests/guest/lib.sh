@@ -17,6 +17,9 @@ expect_eq() {
 	echo "ok: $1 = $3"
 }
 
+# expect_quiet WHAT EXPECTED ACTUAL: expect_eq that says nothing when it holds
+expect_quiet() { [ "$2" = "$3" ] || fail "$1: expected '$2', got '$3'"; }
+
 # expect_status WHAT EXPECTED_STATUS COMMAND...: run COMMAND, compare its exit status
 expect_status() {
 	local what=$1 want=$2 got=0
@@ -108,15 +111,23 @@ dm_retable() {
 # --- scrub and the module's counters ---
 
 COUNTERS=/sys/kernel/debug/btrfs_reada/counters
-# counter NAME: one of the module's counters (0 if the line is missing)
+# counter NAME: one of the module's counters; a missing counter fails the test
 counter() {
-	awk -v n="$1" '$1 == n { print $2; found = 1 } END { if (!found) print 0 }' $COUNTERS
+	local v
+	v=$(awk -v n="$1" '$1 == n { print $2 }' $COUNTERS)
+	[ -n "$v" ] || fail "no counter '$1' in $COUNTERS"
+	echo "$v"
 }
 
 # physical DEV LOGICAL DEVNAME: where copy of LOGICAL on DEVNAME lies (bytes)
+# (fails the test, with btrfs-map-logical's own output, if it cannot say)
 physical() {
-	btrfs-map-logical -l "$2" "$1" 2>/dev/null |
-		awk -v d="$3" '!found && $1 == "mirror" && $NF == d { print $6; found = 1 }'
+	local out p
+	out=$(btrfs-map-logical -l "$2" "$1" 2>&1) ||
+		fail "btrfs-map-logical -l $2 $1 failed: $out"
+	p=$(echo "$out" | awk -v d="$3" '!found && $1 == "mirror" && $NF == d { print $6; found = 1 }')
+	[ -n "$p" ] || fail "btrfs-map-logical -l $2 $1 names no copy on $3: $out"
+	echo "$p"
 }
 
 # corrupt_block DEVNAME OFFSET LENGTH: overwrite LENGTH bytes at OFFSET with random bytes
@@ -132,3 +143,17 @@ scrub_errors() {
 
 # scrub_field NAME OUTPUT: one raw field of `btrfs scrub start -BR`
 scrub_field() { echo "$2" | awk -v n="$1:" '!found && $1 == n { print $2; found = 1 }'; }
+
+# --- the harness's own self-tests ---
+
+# provoke_detector NAME [PARAM=VALUE...]: load the detector self-test module
+# (tests/detectors), which provokes the kernel report NAME and then refuses
+# to load
+provoke_detector() {
+	local name=$1 out
+	shift
+	out=$(insmod /reada/detector_selftest.ko provoke="$name" "$@" 2>&1) &&
+		fail "detector_selftest loaded: $out"
+	dmesg | grep -q "detector_selftest: provoked $name" || fail "detector_selftest did not provoke $name: $out"
+	echo "provoked $name"
+}

@@ -9,6 +9,7 @@
 # disks: 3x1G
 # timeout: 300
 # kernel: debug kasan
+# expect-console: BTRFS warning \(device \w+\): devid \d+ uuid \S+ is missing
 . /tests/lib.sh
 
 head -c 262144 /dev/urandom > /tmp/data

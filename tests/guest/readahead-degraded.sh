@@ -4,6 +4,9 @@
 # is there, with no error.
 # disks: 2x1G
 # timeout: 600
+# expect-console: BTRFS (warning|error) \(device \w+\): devid \d+ uuid \S+ is missing
+# expect-console: BTRFS error \(device \w+\): failed to read the system array: -2
+# expect-console: BTRFS error \(device \w+\): open_ctree failed: -2
 . /tests/lib.sh
 load_module
 mkfs.btrfs -q -f -n 4096 -m raid1 -d raid1 /dev/vda /dev/vdb

@@ -22,6 +22,8 @@
 # disks: 5x1G
 # timeout: 1200
 # kernel: debug kasan
+# expect-console: BTRFS warning \(device \w+\): devid 2 uuid \S+ is missing
+# expect-console: BTRFS error \(device \w+\): bdev <missing disk> errs: wr \d+, rd \d+, flush 0, corrupt 0, gen 0
 . /tests/lib.sh
 
 ROUNDS=${ROUNDS:-1}

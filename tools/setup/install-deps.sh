@@ -12,7 +12,7 @@ APT_PKGS=(
 	clang lld llvm libclang-dev
 	flex bison bc cpio kmod libelf-dev libssl-dev
 	busybox-static btrfs-progs e2fsprogs dmsetup
-	qemu-system-x86
+	qemu-system-x86 qemu-utils
 	nbdkit nbdkit-plugin-dev
 	python3
 )

@@ -11,6 +11,8 @@ A guest test is an executable script; comment lines at its top set its VM:
     # mem: 2048              guest memory in MiB
     # expect-splat: REGEX    the test passes only if the kernel splats so
                              (for the harness's own self-test)
+    # expect-console: REGEX  a btrfs error or warning the test provokes on
+                             purpose (repeatable); any other fails the run
     # append: ARGS           extra kernel command line
     # kernel: debug kasan    the kernels to run it on (default: debug); a run
                              on another than debug is named guest/NAME@KERNEL
@@ -49,7 +51,7 @@ def host_tests(results, args):
     # The reada tool's ABI test compares its layout with the patched header.
     env["READA_UAPI_HEADER"] = str(Path(args.kdir) / "include" / "uapi" / "linux" / "btrfs.h")
     env["READA_REQUIRE_UAPI"] = "1"
-    cmd = ["cargo", "test", "--workspace", "--release", "--", "--test-threads=2"]
+    cmd = ["cargo", "test", "--workspace", "--release", "--no-fail-fast", "--", "--test-threads=2"]
     print(f"== host: {' '.join(cmd)}", flush=True)
     # cargo names each test binary on stderr, its tests on stdout: merge them
     # to keep the order.
@@ -98,9 +100,9 @@ def lints(results, args):
 
 def test_header(path):
     opts = {"disks": [], "timeout": 300, "mem": 2048, "expect-splat": None, "append": "",
-            "kernel": ["debug"]}
+            "kernel": ["debug"], "expect-console": []}
     for line in path.read_text().splitlines()[:30]:
-        m = re.match(r"#\s*(disks|timeout|mem|expect-splat|append|kernel):\s*(.+?)\s*$", line)
+        m = re.match(r"#\s*(disks|timeout|mem|expect-splat|expect-console|append|kernel):\s*(.+?)\s*$", line)
         if not m:
             continue
         key, val = m.groups()
@@ -111,6 +113,8 @@ def test_header(path):
             opts[key] = int(val)
         elif key == "kernel":
             opts[key] = val.split()
+        elif key == "expect-console":
+            opts[key].append(val)
         else:
             opts[key] = val
     return opts
@@ -151,6 +155,8 @@ def guest_test(results, args, test, name, opts, timeout, kernel, initramfs):
         cmd += ["--disk", d]
     if opts["expect-splat"]:
         cmd += ["--expect-splat", opts["expect-splat"]]
+    for e in opts["expect-console"]:
+        cmd += ["--expect-console", e]
     if opts["append"]:
         cmd += ["--append", opts["append"]]
     if not args.verbose:

@@ -6,7 +6,9 @@ archive holding the script, and N raw virtual disks (/dev/vda, /dev/vdb, ...).
 The script's output comes back on the second serial port, followed by a
 marker carrying its exit status; kernel messages come back on the first
 serial port and are scanned for splats (oops, BUG, WARNING, lockdep, KASAN,
-hung task, ...). A splat fails the run even when the script succeeded.
+hung task, RCU stall, leak, ...) and for btrfs errors and warnings. A splat,
+or a btrfs message the test did not declare with --expect-console, fails the
+run even when the script succeeded.
 
 QEMU runs under TCG by default (KVM guests hang on this nested machine);
 --kvm or VM_ACCEL=kvm opts in to KVM.
@@ -33,6 +35,7 @@ EXIT_MARKER = re.compile(r"@@HARNESS-EXIT (\d+)@@")
 SPLAT_PATTERNS = [
     r"WARNING:",  # WARN_ON and every lockdep report ("WARNING: possible ...")
     r"BUG:",  # BUG: sleeping function..., BUG: KASAN:, soft lockup, bad spinlock magic
+    r"BUG \S+ \((?:Not t|T)ainted",  # SLUB_DEBUG: "BUG kmalloc-64 (Not tainted): Poison overwritten"
     r"kernel BUG at",
     r"Oops",
     r"general protection fault",
@@ -41,15 +44,25 @@ SPLAT_PATTERNS = [
     r"KASAN:",
     r"INFO: task .* blocked for more than",
     r"rcu: INFO: .* detected stalls",
+    r"self-detected stall",
+    r"detected expedited stalls",
     r"kmemleak: \d+ new suspected memory leaks",
     r"unreferenced object 0x",
+    r"Kernel memory leak detector disabled",
+    r"printk messages dropped",  # whatever was dropped went unchecked
     r"refcount_t: ",
     r"list_(add|del) corruption",
     r"Unable to handle kernel",
-    r"BTRFS critical",
+    r"[Tt]ransaction aborted",
     r"assertion failed:",
+    r"btrfs_reada: readahead stalled",  # the module's own watchdog
 ]
 SPLAT_RE = re.compile("|".join(f"(?:{p})" for p in SPLAT_PATTERNS))
+
+# btrfs's own complaints: they fail a run too, except the lines a test that
+# provokes them on purpose declares (`# expect-console: REGEX` in its
+# header, --expect-console here).
+BTRFS_RE = re.compile(r"BTRFS (?:error|critical|warning)|BTRFS: error")
 
 
 def parse_size(text):
@@ -60,13 +73,16 @@ def parse_size(text):
     return int(text)
 
 
-def find_splats(console_text):
-    """Return the console lines (with a little context) that report a splat."""
+def find_splats(console_text, expected_console=()):
+    """Return the console lines (with a little context) that report a splat,
+    and the btrfs messages no REGEX of `expected_console` matches."""
     lines = console_text.splitlines()
     found = []
     for i, line in enumerate(lines):
         if SPLAT_RE.search(line):
             found.append("\n".join(lines[i : i + 12]))
+        elif BTRFS_RE.search(line) and not any(re.search(e, line) for e in expected_console):
+            found.append(line)
     return found
 
 
@@ -188,7 +204,7 @@ def run(args):
     output = output_log.read_text(errors="replace")
     console = console_log.read_text(errors="replace")
     match = EXIT_MARKER.search(output)
-    splats = find_splats(console)
+    splats = find_splats(console, args.expect_console)
     expected = None
     if args.expect_splat:
         expected = [s for s in splats if re.search(args.expect_splat, s)]
@@ -236,6 +252,8 @@ def main():
     p.add_argument("--panic-on-oops", action="store_true")
     p.add_argument("--expect-splat", metavar="REGEX",
                    help="succeed only if a splat matching REGEX shows (harness self-test)")
+    p.add_argument("--expect-console", action="append", default=[], metavar="REGEX",
+                   help="a btrfs error/warning line the test provokes on purpose; repeatable")
     p.add_argument("--quiet", action="store_true", help="do not echo guest output")
     args = p.parse_args()
     if not args.script and not args.shell:
