@@ -59,6 +59,12 @@ kernel::module_param_uint! {
     max_in_flight: default 6, perm 0o644, desc "Tree block reads in flight per device (1-64, default 6)"
 }
 
+kernel::module_param_uint! {
+    /// Seconds a waiter waits with none of its request's blocks ending
+    /// before the module reports the request as stalled (0: never).
+    stall_warn_secs: default 120, perm 0o644, desc "Report a readahead waited on with no progress for this many seconds (0: never, default 120)"
+}
+
 /// The module's version, set by the build from `git describe`.
 const VERSION: &str = match option_env!("BTRFS_READA_VERSION") {
     Some(v) => v,

@@ -13,7 +13,8 @@
 use crate::counters;
 use crate::shim::{TreeRange, WalkCounts};
 use kernel::prelude::*;
-use kernel::sync::{Arc, CondVar, SpinLock};
+use kernel::sync::{Arc, CondVar, CondVarTimeoutResult, SpinLock};
+use kernel::time::msecs_to_jiffies;
 use kernel::{new_condvar, new_spinlock, ModuleRef};
 
 /// How one of a request's blocks ended.
@@ -41,6 +42,8 @@ pub(crate) enum Outcome {
 struct State {
     /// Links not yet processed; the request is finished at zero.
     outstanding: u64,
+    /// Links released so far: the watchdog's measure of progress.
+    released: u64,
     counts: WalkCounts,
     stale: u64,
     no_memory: bool,
@@ -76,6 +79,7 @@ impl Request {
                 state <- new_spinlock!(
                     State {
                         outstanding: 1,
+                        released: 0,
                         counts: WalkCounts::default(),
                         stale: 0,
                         no_memory: false,
@@ -125,6 +129,7 @@ impl Request {
         }
         // The link being released was counted, so this cannot underflow.
         s.outstanding = s.outstanding.saturating_sub(1);
+        s.released += 1;
         if s.outstanding == 0 {
             counters::REQUESTS_DONE.inc();
             self.finished.notify_all();
@@ -136,11 +141,40 @@ impl Request {
     /// Fails with `EINTR` if a signal arrives first (the request goes on in
     /// the background), `ENOMEM` if a block could not be queued, `ECANCELED`
     /// if the filesystem was unmounted under it.
+    ///
+    /// The sleep is interruptible, so the hung-task detector does not see a
+    /// waiter whose request never ends. The watchdog here does: when
+    /// `stall_warn_secs` pass without one of the request's blocks ending, it
+    /// says so on the console, once per wait.
     pub(crate) fn wait(&self) -> Result<WalkCounts> {
         let mut s = self.state.lock();
+        let mut released = s.released;
+        let mut warned = false;
         while s.outstanding != 0 {
-            if self.finished.wait_interruptible(&mut s) {
-                return Err(EINTR);
+            let secs = crate::stall_warn_secs.get();
+            if secs == 0 || warned {
+                if self.finished.wait_interruptible(&mut s) {
+                    return Err(EINTR);
+                }
+                continue;
+            }
+            let slice = msecs_to_jiffies(secs.saturating_mul(1000));
+            match self.finished.wait_interruptible_timeout(&mut s, slice) {
+                CondVarTimeoutResult::Signal { .. } => return Err(EINTR),
+                CondVarTimeoutResult::Woken { .. } => (),
+                CondVarTimeoutResult::Timeout => {
+                    if s.outstanding != 0 && s.released == released {
+                        pr_warn!(
+                            "readahead stalled: request {} of tree {} waited {} s with no block done, {} outstanding\n",
+                            self.id,
+                            self.range.tree_id,
+                            secs,
+                            s.outstanding
+                        );
+                        warned = true;
+                    }
+                    released = s.released;
+                }
             }
         }
         if s.no_memory {
