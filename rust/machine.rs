@@ -52,6 +52,15 @@ fn max_in_flight() -> u32 {
     crate::max_in_flight.get().clamp(1, 64)
 }
 
+/// Per-tree read counts: one slot for each tree id below this, and the
+/// last for every subvolume (and any tree id above).
+const TREE_SLOTS: usize = 13;
+
+/// The slot of tree `owner` in [`Machine::tree_reads`].
+fn tree_slot(owner: u64) -> usize {
+    usize::try_from(owner).map_or(TREE_SLOTS - 1, |o| o.min(TREE_SLOTS - 1))
+}
+
 /// Blocks a pass starts before it requeues itself.
 const PASS_BUDGET: usize = 256;
 
@@ -59,6 +68,8 @@ const PASS_BUDGET: usize = 256;
 struct Device {
     /// Reads started on this device and not yet processed.
     in_flight: u32,
+    /// The most reads this device ever had in flight at once.
+    peak_in_flight: u32,
     /// Queued blocks this device holds a copy of, by logical address.
     queue: RBTree<u64, ()>,
     /// This device's zones, by zone end.
@@ -78,6 +89,7 @@ impl Device {
     fn new() -> Self {
         Device {
             in_flight: 0,
+            peak_in_flight: 0,
             queue: RBTree::new(),
             zones: RBTree::new(),
             picker: ZonePicker::new(),
@@ -105,6 +117,8 @@ pub(crate) struct Machine {
     passes: u32,
     /// The device the next round of starts begins with.
     round_robin: u64,
+    /// Reads started, by the tree the block belongs to (see [`tree_slot`]).
+    tree_reads: [u64; TREE_SLOTS],
 }
 
 /// The readahead state of one filesystem.
@@ -211,6 +225,7 @@ impl FsState {
                         in_flight: 0,
                         passes: 0,
                         round_robin: 0,
+                        tree_reads: [0; TREE_SLOTS],
                     },
                     "FsState::machine"
                 ),
@@ -369,9 +384,13 @@ impl FsState {
     }
 
     /// Writes this filesystem's per-device counters, `dev.FSID.DEVID.reads`,
-    /// `.bytes` and `.errors`, and its gauges `.in_flight` (reads now) and
-    /// `.queued` (blocks waiting for it), one `name value` per line. Writing to a seq_file does
-    /// not sleep, so it is done under the machine lock.
+    /// `.bytes` and `.errors`, and its gauges `.in_flight` (reads now),
+    /// `.peak_in_flight` (the most at once so far) and `.queued` (blocks
+    /// waiting for it), then the reads started per tree,
+    /// `tree.FSID.TREEID.reads` (`tree.FSID.subvol.reads` for every
+    /// subvolume together), for the trees read from; one `name value` per
+    /// line. Writing to a seq_file does not sleep, so it is done under the
+    /// machine lock.
     pub(crate) fn show_counters(&self, out: &mut impl core::fmt::Write) -> core::fmt::Result {
         let m = self.machine.lock();
         for (devid, dev) in m.devices.iter() {
@@ -379,8 +398,23 @@ impl FsState {
             writeln!(out, "dev.{}.{devid}.bytes {}", self.fsid, dev.bytes)?;
             writeln!(out, "dev.{}.{devid}.errors {}", self.fsid, dev.errors)?;
             writeln!(out, "dev.{}.{devid}.in_flight {}", self.fsid, dev.in_flight)?;
+            writeln!(
+                out,
+                "dev.{}.{devid}.peak_in_flight {}",
+                self.fsid, dev.peak_in_flight
+            )?;
             let queued = dev.queue.iter().count();
             writeln!(out, "dev.{}.{devid}.queued {queued}", self.fsid)?;
+        }
+        for (slot, &reads) in m.tree_reads.iter().enumerate() {
+            if reads == 0 {
+                continue;
+            }
+            if slot == TREE_SLOTS - 1 {
+                writeln!(out, "tree.{}.subvol.reads {reads}", self.fsid)?;
+            } else {
+                writeln!(out, "tree.{}.{slot}.reads {reads}", self.fsid)?;
+            }
         }
         Ok(())
     }
@@ -774,10 +808,12 @@ impl Machine {
         };
         let dev = devices.get_mut(&devid)?;
         dev.in_flight += 1;
+        dev.peak_in_flight = dev.peak_in_flight.max(dev.in_flight);
         dev.reads += 1;
         dev.bytes += nodesize;
         dev.cursor = logical.saturating_add(nodesize);
         self.in_flight += 1;
+        self.tree_reads[tree_slot(start.owner)] += 1;
         Some(start)
     }
 

@@ -1,9 +1,10 @@
 #!/bin/bash
 # With the module loaded, scrub reads ahead the extent and csum tree ranges
 # of each chunk before scrubbing it: the module's counters move (requests,
-# blocks read, reads on both devices), every block of the csum tree (which
-# nothing reads at mount) comes from the module, and `reada --counters`
-# prints them. Without the module, scrub works as before and nothing counts.
+# reads on both devices), every block of the csum tree (which nothing reads
+# at mount) is read by the module for the csum tree (its per-tree count),
+# and `reada --counters` prints them. Without the module, scrub scrubs the
+# same bytes with no error, and no counter exists.
 # disks: 2x1G
 # timeout: 900
 . /tests/lib.sh
@@ -18,9 +19,25 @@ extent_blocks=$(dump_tree_blocks /dev/vda extent)
 echo "csum tree: $csum_blocks blocks, extent tree: $extent_blocks blocks"
 [ "$csum_blocks" -ge 20 ] || fail "csum tree too small for this test: $csum_blocks blocks"
 
+# scrub_summary OUTPUT: the data a scrub checked and what it found, one
+# line (tree bytes can differ by the blocks a mount or unmount rewrites;
+# they must only not be 0)
+scrub_summary() {
+	[ "$(scrub_field tree_bytes_scrubbed "$1")" -gt 0 ] || fail "scrub checked no tree block: $1"
+	echo "data_bytes_scrubbed:$(scrub_field data_bytes_scrubbed "$1") $(scrub_errors "$1")"
+}
+no_errors="read_errors:0 csum_errors:0 verify_errors:0 super_errors:0 malloc_errors:0 uncorrectable_errors:0 unverified_errors:0 corrected_errors:0 "
+
 say "stock scrub"
 mount /dev/vda $MNT
-btrfs scrub start -B $MNT > /dev/null || fail "stock scrub failed"
+stock=$(btrfs scrub start -BR $MNT) || fail "stock scrub failed: $stock"
+stock=$(scrub_summary "$stock")
+echo "stock: $stock"
+case "$stock" in
+"data_bytes_scrubbed:0 "*) fail "stock scrub checked no data: $stock" ;;
+*" $no_errors") ;;
+*) fail "stock scrub found errors: $stock" ;;
+esac
 [ ! -e "$COUNTERS" ] || fail "counters exist without the module"
 umount $MNT
 
@@ -29,10 +46,10 @@ load_module
 drop_caches
 mount /dev/vda $MNT
 read0=$(counter blocks_read); done0=$(counter requests_done)
-vda0=$(sectors_read /dev/vda); vdb0=$(sectors_read /dev/vdb)
-btrfs scrub start -B $MNT || fail "scrub with the module failed"
+moded=$(btrfs scrub start -BR $MNT) || fail "scrub with the module failed: $moded"
 btrfs scrub status $MNT | grep -q "Status:.*finished" || fail "scrub status does not say finished"
 read1=$(counter blocks_read); done1=$(counter requests_done)
+expect_eq "scrub with the module against stock scrub" "$stock" "$(scrub_summary "$moded")"
 reada --counters
 reada --counters --json
 echo "requests done: $done0 -> $done1, blocks read: $read0 -> $read1"
@@ -40,14 +57,15 @@ echo "requests done: $done0 -> $done1, blocks read: $read0 -> $read1"
 # chunks on each of two devices), plus one for each data chunk's csums.
 [ $((done1 - done0)) -ge 6 ] || fail "too few readahead requests: $((done1 - done0))"
 expect_eq "requests still active" 0 "$(counter requests_active)"
-# The csum tree is cold after mount: every one of its blocks was read by
-# the module before scrub's searches needed it.
-[ $((read1 - read0)) -ge "$csum_blocks" ] ||
-	fail "the module read $((read1 - read0)) blocks, fewer than the $csum_blocks of the csum tree"
-echo "ok: the module read $((read1 - read0)) tree blocks (csum tree: $csum_blocks)"
 expect_eq "blocks failed" 0 "$(counter blocks_failed)"
-# Per-device counters name the filesystem by its UUID.
+# Per-device and per-tree counters name the filesystem by its UUID.
 fsid=$(btrfs filesystem show /dev/vda | awk '/uuid:/ { print $NF }')
+# The csum tree (id 7) is cold after mount: every one of its blocks was
+# read by the module, for the csum tree, before scrub's searches needed it.
+csum_reads=$(counter "tree.$fsid.7.reads")
+[ "$csum_reads" -ge "$csum_blocks" ] ||
+	fail "the module read $csum_reads csum tree blocks, fewer than the $csum_blocks of the csum tree"
+echo "ok: the module read $csum_reads csum tree blocks of $csum_blocks, $((read1 - read0)) blocks in all"
 for devid in 1 2; do
 	r=$(counter "dev.$fsid.$devid.reads")
 	[ "$r" -gt 0 ] || fail "no reads counted on device $devid"
