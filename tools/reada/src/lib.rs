@@ -4,9 +4,12 @@
 //! - [`uapi`]: the ioctl ABI (`struct btrfs_ioctl_reada_args`, `BTRFS_IOC_READA`);
 //! - [`key`]: tree names and btrfs keys as typed on the command line;
 //! - [`args`]: argument parsing and the usage text;
-//! - [`report`]: summary lines, JSON, error messages and the progress line.
+//! - [`report`]: summary lines, JSON, error messages and the progress line;
+//! - [`expect`]: the outcome the ioctl must give each argument (for
+//!   `reada-fuzz`).
 
 pub mod args;
+pub mod expect;
 pub mod key;
 pub mod report;
 pub mod uapi;

@@ -1,16 +1,21 @@
 //! reada-fuzz: a bounded fuzzer of BTRFS_IOC_READA.
 //!
-//! usage: reada-fuzz PATH [--calls N] [--seed S]
+//! usage: reada-fuzz PATH --trees ID,... [--calls N] [--seed S]
+//!        [--nodesize N] [--unprivileged] [--no-module] [--min-ok PERCENT]
 //!
 //! Issues N (default 5000) ioctls on PATH with random tree ids, keys, modes,
 //! flags, reserved fields, argument sizes encoded in the request number and
 //! argument pointers (null, low, kernel, unmapped, read-only, straddling the
 //! end of a mapping), from a seeded generator so a failure can be replayed.
-//! Every call must end in success or one of the errnos the interface
-//! documents (`Documentation/ioctl.md`); for calls with a valid argument,
-//! a success must have written every output field. Prints a count per
-//! outcome and exits 1 on the first undocumented outcome.
+//! Every call must end exactly as `Documentation/ioctl.md` says for its
+//! input (`reada::expect`): the trees the filesystem has are given with
+//! `--trees`, and `--unprivileged` / `--no-module` say that every call must
+//! be refused for lack of the capability or of the module. Every success's
+//! outputs must be consistent (`reada::expect::check_outputs`), and at least
+//! PERCENT of the calls (default 0) must succeed. Prints a count per outcome
+//! and exits 1 on the first call that ends otherwise.
 
+use reada::expect::{check_outputs, expected, Outcome, Setting};
 use reada::uapi::{
     iowr, BtrfsIoctlReadaArgs, BtrfsIoctlReadaKey, BTRFS_IOCTL_MAGIC, BTRFS_IOC_READA,
     BTRFS_IOC_READA_NR, BTRFS_READA_FLAG_COMMIT_ROOT, BTRFS_READA_FLAG_DETACH,
@@ -19,21 +24,6 @@ use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
-
-/// What the interface documents, and ECANCELED (an unmount under a
-/// waiting request).
-const DOCUMENTED: [i32; 10] = [
-    libc::EPERM,
-    libc::EOPNOTSUPP,
-    libc::ENOTTY,
-    libc::EFAULT,
-    libc::EINVAL,
-    libc::ENOENT,
-    libc::EINTR,
-    libc::ENOMEM,
-    libc::ECANCELED,
-    libc::EIO,
-];
 
 /// xorshift64*: small, seedable, good enough to spread inputs.
 struct Rng(u64);
@@ -59,13 +49,15 @@ impl Rng {
     }
 }
 
-/// Tree ids: real trees, ids that cannot name a tree, subvolume ids that
-/// may or may not exist, and noise.
-fn tree_id(rng: &mut Rng) -> u64 {
-    match rng.below(4) {
-        0 => rng.pick(&[1, 2, 3, 4, 5, 7, 8, 9, 10, 11]),
-        1 => rng.pick(&[0, 6, 12, 100, 255, 256, 257, 258, u64::MAX, u64::MAX - 8]),
-        2 => 256 + rng.below(64),
+/// Tree ids: trees the filesystem has (so that many calls get through),
+/// every global tree id, ids that cannot name a tree, subvolume ids that may
+/// or may not exist, and noise.
+fn tree_id(rng: &mut Rng, existing: &[u64]) -> u64 {
+    match rng.below(6) {
+        0 | 1 if !existing.is_empty() => rng.pick(existing),
+        0..=2 => rng.pick(&[1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12]),
+        3 => rng.pick(&[0, 6, 13, 100, 255, 256, 257, 258, u64::MAX, u64::MAX - 8]),
+        4 => 256 + rng.below(64),
         _ => rng.next(),
     }
 }
@@ -89,9 +81,9 @@ fn key(rng: &mut Rng) -> BtrfsIoctlReadaKey {
     k
 }
 
-fn args(rng: &mut Rng) -> BtrfsIoctlReadaArgs {
+fn args(rng: &mut Rng, existing: &[u64]) -> BtrfsIoctlReadaArgs {
     let mut a = BtrfsIoctlReadaArgs {
-        tree_id: tree_id(rng),
+        tree_id: tree_id(rng, existing),
         ..Default::default()
     };
     // Mostly well-formed ranges, so that many calls get past validation.
@@ -134,7 +126,7 @@ fn args(rng: &mut Rng) -> BtrfsIoctlReadaArgs {
 struct Pages {
     rw: *mut u8,
     ro: *mut u8,
-    /// The second of two pages whose first is read-write; unmapped.
+    /// The second of two pages whose first is read-write; inaccessible.
     hole: *mut u8,
     page: usize,
 }
@@ -165,9 +157,10 @@ impl Pages {
         };
         let rw = map(2 * page, libc::PROT_READ | libc::PROT_WRITE)?;
         // SAFETY: the second page of the mapping just made, which nothing
-        // else uses; unmapping it leaves a hole after the first.
-        if unsafe { libc::munmap(rw.add(page).cast(), page) } != 0 {
-            return Err("munmap".into());
+        // else uses. It stays mapped but inaccessible: unmapping it would
+        // let a later mapping (the read-only page) take its place.
+        if unsafe { libc::mprotect(rw.add(page).cast(), page, libc::PROT_NONE) } != 0 {
+            return Err("mprotect".into());
         }
         let ro = map(page, libc::PROT_READ)?;
         Ok(Pages {
@@ -193,6 +186,18 @@ enum Place {
     ReadOnly,
     /// Starts in a mapped page and runs into the unmapped one.
     Straddling,
+}
+
+fn place_label(p: Place) -> &'static str {
+    match p {
+        Place::Good => "a valid argument",
+        Place::Null => "NULL",
+        Place::Low => "a low address",
+        Place::Kernel => "a kernel address",
+        Place::Unmapped => "an unmapped page",
+        Place::ReadOnly => "a read-only page",
+        Place::Straddling => "the end of a mapping",
+    }
 }
 
 const PLACES: [Place; 7] = [
@@ -225,22 +230,53 @@ fn errno_label(e: i32) -> String {
     }
 }
 
+fn outcome_label(o: Outcome) -> String {
+    match o {
+        Outcome::Ok => "ok".into(),
+        Outcome::Errno(e) => errno_label(e),
+    }
+}
+
 const SIZE: usize = std::mem::size_of::<BtrfsIoctlReadaArgs>();
 
 fn run() -> Result<(), String> {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    let usage = "usage: reada-fuzz PATH [--calls N] [--seed S]";
+    let usage = "usage: reada-fuzz PATH --trees ID,... [--calls N] [--seed S] [--nodesize N] \
+                 [--unprivileged] [--no-module] [--min-ok PERCENT]";
     let path = argv.first().ok_or(usage)?;
-    let (mut calls, mut seed) = (5000u64, 1u64);
+    let (mut calls, mut seed, mut nodesize, mut min_ok) = (5000u64, 1u64, 4096u64, 0u64);
+    let mut setting = Setting {
+        privileged: true,
+        module: true,
+        trees: Vec::new(),
+    };
     let mut rest = argv[1..].iter().map(|a| a.to_string_lossy().into_owned());
     while let Some(opt) = rest.next() {
-        let val = rest.next().ok_or(usage)?;
-        let n: u64 = val.parse().map_err(|_| format!("bad number {val:?}"))?;
         match opt.as_str() {
-            "--calls" => calls = n,
-            "--seed" => seed = n,
-            _ => return Err(usage.into()),
+            "--unprivileged" => setting.privileged = false,
+            "--no-module" => setting.module = false,
+            "--trees" => {
+                let val = rest.next().ok_or(usage)?;
+                for id in val.split(',').filter(|v| !v.is_empty()) {
+                    let id: u64 = id.parse().map_err(|_| format!("bad tree id {id:?}"))?;
+                    setting.trees.push(id);
+                }
+            }
+            _ => {
+                let val = rest.next().ok_or(usage)?;
+                let n: u64 = val.parse().map_err(|_| format!("bad number {val:?}"))?;
+                match opt.as_str() {
+                    "--calls" => calls = n,
+                    "--seed" => seed = n,
+                    "--nodesize" => nodesize = n,
+                    "--min-ok" => min_ok = n,
+                    _ => return Err(usage.into()),
+                }
+            }
         }
+    }
+    if setting.trees.is_empty() && setting.privileged && setting.module {
+        return Err("--trees is needed: the trees the filesystem has".into());
     }
     let cpath = CString::new(path.as_bytes()).map_err(|_| "path has a NUL byte")?;
     // SAFETY: `cpath` is a valid NUL-terminated string.
@@ -255,7 +291,7 @@ fn run() -> Result<(), String> {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
     for call in 0..calls {
-        let mut a = args(&mut rng);
+        let mut a = args(&mut rng, &setting.trees);
         let place = if rng.chance(80) {
             Place::Good
         } else {
@@ -294,41 +330,47 @@ fn run() -> Result<(), String> {
                 pages.rw.add(pages.page - SIZE / 2)
             },
         };
+        // What the kernel reads at `ptr`: the whole argument, or nothing.
+        let readable = match place {
+            Place::Good => Some(a),
+            Place::ReadOnly => Some(BtrfsIoctlReadaArgs::default()),
+            _ => None,
+        };
+        let want = expected(&setting, request == BTRFS_IOC_READA, readable.as_ref());
         // SAFETY: `fd` is open; `ptr` is either our live, writable argument
         // (whose size is what `BTRFS_IOC_READA` encodes; other request
         // numbers are refused by the kernel before it touches memory), or
-        // on purpose an address the kernel must refuse with EFAULT.
+        // on purpose an address the kernel must refuse with EFAULT, or the
+        // read-only page, which the kernel must reject before writing.
         let ret = unsafe { libc::ioctl(fd, request as _, ptr) };
-        let label = if ret < 0 {
-            let e = errno();
-            if !DOCUMENTED.contains(&e) {
-                return Err(format!(
-                    "call {call} (seed {seed}): undocumented {}",
-                    errno_label(e)
-                ));
-            }
-            errno_label(e)
+        let got = if ret < 0 {
+            Outcome::Errno(errno())
         } else {
-            if place != Place::Good || request != BTRFS_IOC_READA {
-                return Err(format!(
-                    "call {call} (seed {seed}): a bad argument was accepted (returned {ret})"
-                ));
+            Outcome::Ok
+        };
+        if got != want {
+            return Err(format!(
+                "call {call} (seed {seed}): got {}, the interface says {} for {:?} \
+                 at {} with request {request:#x}",
+                outcome_label(got),
+                outcome_label(want),
+                a,
+                place_label(place)
+            ));
+        }
+        let label = if got == Outcome::Ok {
+            if a.elapsed_ns == poison {
+                return Err(format!("call {call} (seed {seed}): elapsed_ns unwritten"));
             }
-            let detached = a.flags & BTRFS_READA_FLAG_DETACH != 0;
-            let outs = [
-                a.blocks_visited,
-                a.blocks_read,
-                a.blocks_cached,
-                a.bytes_read,
-                a.elapsed_ns,
-                a.errors,
-            ];
-            if outs.contains(&poison) || a.reserved_out != [0; 2] {
-                return Err(format!(
-                    "call {call} (seed {seed}): success left an output field unwritten"
-                ));
+            check_outputs(&a, nodesize)
+                .map_err(|e| format!("call {call} (seed {seed}): {e}: {a:?}"))?;
+            if a.flags & BTRFS_READA_FLAG_DETACH != 0 {
+                "ok (detached)".to_string()
+            } else {
+                "ok".to_string()
             }
-            if detached { "ok (detached)" } else { "ok" }.to_string()
+        } else {
+            outcome_label(got)
         };
         *outcomes.entry(label).or_default() += 1;
     }
@@ -339,6 +381,16 @@ fn run() -> Result<(), String> {
         "reada-fuzz: {calls} calls, seed {seed}: {}",
         summary.join(" ")
     );
+    let ok: u64 = outcomes
+        .iter()
+        .filter(|(k, _)| k.starts_with("ok"))
+        .map(|(_, v)| v)
+        .sum();
+    if ok * 100 < min_ok * calls {
+        return Err(format!(
+            "only {ok} of {calls} calls succeeded, fewer than {min_ok}%"
+        ));
+    }
     Ok(())
 }
 
