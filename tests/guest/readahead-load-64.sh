@@ -1,9 +1,10 @@
 #!/bin/bash
 # Load: 64 requests at once over three filesystems (RAID1 on two devices,
-# single, DUP), several trees, live and commit roots, detached and waited
-# for, round after round for a bounded time. Every request completes, and afterwards
-# the module holds no request and no block and the kernel's unreclaimable
-# slab memory is back to where it started.
+# single, DUP), several trees, live and commit roots, round after round for
+# a bounded time. Every request's own result is checked: it read or found
+# in memory every block of its tree (as dump-tree counts them), with no
+# error. Afterwards the module holds no request and no block and the
+# kernel's unreclaimable slab memory is back to where it started.
 # disks: 4x1G
 # timeout: 1200
 # mem: 3072
@@ -20,24 +21,46 @@ mkfs.btrfs -q -f -n 4096 -m dup -d single /dev/mapper/slow_vdd
 mount /dev/mapper/slow_vda /mnt1; mount /dev/mapper/slow_vdc /mnt2; mount /dev/mapper/slow_vdd /mnt3
 for m in /mnt1 /mnt2 /mnt3; do populate $m; done
 mnts=(/mnt1 /mnt2 /mnt3)
+devs=(/dev/mapper/slow_vda /dev/mapper/slow_vdc /dev/mapper/slow_vdd)
+# The blocks of each tree, as btrfs-progs counts them: nothing writes to
+# the filesystems from here on, so live and commit roots agree with them.
+declare -A blocks
+for i in 0 1 2; do
+	umount ${mnts[i]}
+	for t in fs extent csum; do blocks[$i.$t]=$(dump_tree_blocks ${devs[i]} $t); done
+	mount ${devs[i]} ${mnts[i]}
+done
 
 # round: 64 requests at once, 21 on each filesystem (fs, extent and csum
-# trees, detached, so they are all issued within moments) and one waited
-# for; prints how many were active at the peak seen
+# trees, the extent tree from its commit root) and one more on the first,
+# each waited for by a process of its own; checks every request's result
+# and prints how many were active at the peak seen
 round() {
-	local m peak=0 a i
-	for m in "${mnts[@]}"; do
-		reada $m --tree fs --detach --repeat 8 > /dev/null
-		reada $m --tree extent --commit-root --detach --repeat 7 > /dev/null
-		reada $m --tree csum --detach --repeat 6 > /dev/null
+	local i t n pids=() peak=0 a out
+	rm -f /tmp/req.*
+	for i in 0 1 2; do
+		for n in $(seq 8); do reada ${mnts[i]} --tree fs --json > /tmp/req.$i.fs.$n & pids+=($!); done
+		for n in $(seq 7); do
+			reada ${mnts[i]} --tree extent --commit-root --json > /tmp/req.$i.extent.$n &
+			pids+=($!)
+		done
+		for n in $(seq 6); do reada ${mnts[i]} --tree csum --json > /tmp/req.$i.csum.$n & pids+=($!); done
 	done
-	a=$(counter requests_active); [ "$a" -gt $peak ] && peak=$a
-	reada /mnt1 --tree root > /dev/null || fail "a waited request failed"
-	for i in $(seq 1 600); do
+	reada /mnt1 --tree root --json > /tmp/req.0.root.1 &
+	pids+=($!)
+	while [ -n "$(jobs -rp)" ]; do
 		a=$(counter requests_active)
 		[ "$a" -gt $peak ] && peak=$a
-		[ "$a" = 0 ] && break
 		sleep 0.2
+	done
+	for p in "${pids[@]}"; do wait "$p" || fail "a request failed (reada exit status $?)"; done
+	for f in /tmp/req.*; do
+		out=$(cat "$f")
+		i=${f#/tmp/req.}; t=${i#*.}; t=${t%.*}; i=${i%%.*}
+		expect_quiet "$f: errors" 0 "$(json_field errors "$out")"
+		[ "$t" = root ] && continue
+		expect_quiet "$f: blocks read or cached" "${blocks[$i.$t]}" \
+			"$(($(json_field blocks_read "$out") + $(json_field blocks_cached "$out")))"
 	done
 	echo $peak
 }
@@ -63,7 +86,7 @@ for i in $(seq 1 120); do [ "$(counter requests_active)" = 0 ] && break; sleep 1
 expect_eq "requests active" 0 "$(counter requests_active)"
 done1=$(counter requests_done)
 expect_eq "requests completed" $((rounds * 64)) $((done1 - done0))
-echo "ok: $rounds rounds of 64 requests in 90 s, up to $peak active at once"
+echo "ok: $rounds rounds of 64 requests in 90 s, each complete with no error, up to $peak active at once"
 [ "$peak" -ge 48 ] || fail "never more than $peak requests at once"
 expect_eq "requests held" 0 "$(counter requests_live)"
 expect_eq "blocks held" 0 "$(counter blocks_live)"
