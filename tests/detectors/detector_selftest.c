@@ -3,12 +3,12 @@
  * Provokes one report of a kernel detector that the test harness relies on,
  * so that the harness's self-tests (tests/guest/harness-catches-*.sh) can
  * show that a run with such a report fails. Loaded with provoke=NAME; the
- * load always fails with -EAGAIN once the report is provoked, so nothing
+ * load always fails with -ECANCELED once the report is provoked, so nothing
  * stays loaded.
  *
  *   lockdep       two mutexes taken in both orders (no deadlock happens)
  *   atomic-sleep  a GFP_KERNEL allocation with a spinlock held
- *   leak          an allocation whose only pointer is dropped (kmemleak)
+ *   leak          allocations whose only pointer is dropped (kmemleak)
  *   rcu-stall     a CPU kept busy with preemption off for stall_secs
  */
 
@@ -57,8 +57,15 @@ static void provoke_atomic_sleep(void)
 
 static void provoke_leak(void)
 {
-	/* Stores the compiler must make: the allocation cannot be elided. */
-	WRITE_ONCE(leak_sink, kmalloc(128, GFP_KERNEL));
+	int i;
+
+	/*
+	 * Stores the compiler must make: no allocation can be elided. Several
+	 * objects, as a stale copy of a pointer (in a dead stack slot that
+	 * kmemleak scans) may still reference the last ones.
+	 */
+	for (i = 0; i < 16; i++)
+		WRITE_ONCE(leak_sink, kmalloc(128, GFP_KERNEL));
 	WRITE_ONCE(leak_sink, NULL);
 }
 
@@ -85,7 +92,7 @@ static int __init detector_selftest_init(void)
 	else
 		return -EINVAL;
 	pr_info("detector_selftest: provoked %s\n", provoke);
-	return -EAGAIN;
+	return -ECANCELED;
 }
 module_init(detector_selftest_init);
 
