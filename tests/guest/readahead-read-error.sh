@@ -1,7 +1,8 @@
 #!/bin/bash
 # A read error on one device ends only the branches under the failed
-# blocks: the request completes, reports the errors, reads everything on
-# the healthy device, and nothing hangs.
+# blocks: the request completes, reports the errors, and reads everything
+# reachable without the failed device (exactly what btrfs's own plain walk,
+# which also cuts a branch at a failed block, reaches), and nothing hangs.
 # disks: 2x1G
 # timeout: 600
 # expect-console: BTRFS error \(device \w+\): bdev /dev/mapper/flaky errs: wr 0, rd \d+, flush 0, corrupt 0, gen 0
@@ -27,6 +28,11 @@ errors=$(json_field errors "$bad"); visited=$(json_field blocks_visited "$bad")
 [ "$errors" -gt 0 ] || fail "no read errors reported"
 [ "$visited" -gt 0 ] && [ "$visited" -lt "$total" ] || fail "visited $visited of $total"
 echo "ok: $errors errors, $visited of $total blocks read from the healthy device"
+# btrfs's plain walk, one synchronous read at a time, reaches the same
+# blocks and fails on the same ones.
+plain=$(timeout 120 reada $MNT --tree fs --mode plain --json) || fail "plain walk failed: $plain"
+expect_eq "blocks reached, readahead against the plain walk" "$(json_field blocks_visited "$plain")" "$visited"
+expect_eq "failed blocks, readahead against the plain walk" "$(json_field errors "$plain")" "$errors"
 dm_retable flaky "0 $size linear /dev/vdb 0"
 umount $MNT
 unload_module

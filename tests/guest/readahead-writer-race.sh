@@ -1,8 +1,11 @@
 #!/bin/bash
 # A writer keeps changing the trees while readaheads of them run, live and
-# commit roots, waited for and detached: blocks freed and rewritten under a
-# request show up as generation mismatches, which cut their branch; every
-# request finishes, nothing is held afterwards, and btrfs check is clean.
+# commit roots, waited for and detached: every request finishes with no
+# error, nothing is held afterwards, once the writer stops a readahead of
+# each tree visits every block dump-tree counts, and btrfs check is clean.
+# (A block freed and reused under a request would show up as a generation
+# mismatch that cuts its branch; this writer has not made one in any run
+# measured, so the count is printed, not asserted.)
 # disks: 2x1G
 # timeout: 900
 . /tests/lib.sh
@@ -41,18 +44,29 @@ for round in $(seq 1 12); do
 		fail "round $round: a readahead failed or hung"
 	done
 	for t in fs extent csum; do
-		[ "$(json_field blocks_visited "$(cat /tmp/out.$t)")" -gt 0 ] || fail "round $round: $t visited nothing"
+		out=$(cat /tmp/out.$t)
+		[ "$(json_field blocks_visited "$out")" -gt 0 ] || fail "round $round: $t visited nothing: $out"
+		expect_quiet "round $round: $t: errors" 0 "$(json_field errors "$out")"
 	done
 done
 touch /tmp/stop
 wait $wpid
-echo "ok: 12 rounds of 5 readaheads against a writer, $(($(counter blocks_stale) - stale0)) stale links cut"
+echo "ok: 12 rounds of 5 readaheads against a writer, no error, $(($(counter blocks_stale) - stale0)) stale links cut"
 # Detached requests end on their own.
 for i in $(seq 1 60); do [ "$(counter requests_active)" = 0 ] && break; sleep 1; done
 expect_eq "requests active" 0 "$(counter requests_active)"
 umount $MNT
 expect_eq "requests held" 0 "$(counter requests_live)"
 expect_eq "blocks held" 0 "$(counter blocks_live)"
+# Quiet now: a readahead of each tree is complete.
+declare -A blocks
+for t in fs extent csum; do blocks[$t]=$(dump_tree_blocks /dev/vda $t); done
+mount /dev/vda $MNT
+for t in fs extent csum; do
+	out=$(reada $MNT --tree $t --json)
+	expect_eq "$t after the writer: blocks visited" "${blocks[$t]}" "$(json_field blocks_visited "$out")"
+done
+umount $MNT
 btrfs check /dev/vda > /tmp/check.log 2>&1 || { cat /tmp/check.log; fail "btrfs check failed"; }
 echo "ok: btrfs check is clean"
 unload_module
