@@ -162,12 +162,7 @@ mod tests {
     fn whole(tree_id: u64) -> BtrfsIoctlReadaArgs {
         BtrfsIoctlReadaArgs {
             tree_id,
-            end: BtrfsIoctlReadaKey {
-                objectid: u64::MAX,
-                type_: u8::MAX,
-                offset: u64::MAX,
-                reserved: [0; 7],
-            },
+            end: BtrfsIoctlReadaKey::MAX,
             ..Default::default()
         }
     }

@@ -43,6 +43,16 @@ pub struct BtrfsIoctlReadaKey {
     pub reserved: [u8; 7],
 }
 
+impl BtrfsIoctlReadaKey {
+    /// The largest key: an `end` that leaves nothing of a tree out.
+    pub const MAX: BtrfsIoctlReadaKey = BtrfsIoctlReadaKey {
+        objectid: u64::MAX,
+        offset: u64::MAX,
+        type_: u8::MAX,
+        reserved: [0; 7],
+    };
+}
+
 /// `struct btrfs_ioctl_reada_args`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -88,12 +88,7 @@ fn args(rng: &mut Rng, existing: &[u64]) -> BtrfsIoctlReadaArgs {
     };
     // Mostly well-formed ranges, so that many calls get past validation.
     if rng.chance(60) {
-        a.end = BtrfsIoctlReadaKey {
-            objectid: u64::MAX,
-            type_: u8::MAX,
-            offset: u64::MAX,
-            reserved: [0; 7],
-        };
+        a.end = BtrfsIoctlReadaKey::MAX;
         if rng.chance(50) {
             a.start = key(rng);
             a.start.reserved = [0; 7];

@@ -112,12 +112,7 @@ fn run() -> Result<(), String> {
         .ok_or("usage: reada-probe PATH [field=value]...")?;
     let mut a = BtrfsIoctlReadaArgs {
         tree_id: 2,
-        end: BtrfsIoctlReadaKey {
-            objectid: u64::MAX,
-            type_: u8::MAX,
-            offset: u64::MAX,
-            reserved: [0; 7],
-        },
+        end: BtrfsIoctlReadaKey::MAX,
         ..Default::default()
     };
     let (mut badptr, mut poison) = (false, false);
