@@ -8,10 +8,10 @@
 #   make shell    an interactive shell in the VM (module in /reada, tests in /tests)
 #
 # Three kernels, each in its own tree: KVARIANT=debug (lockdep, atomic-sleep,
-# list and hung-task checks, fault injection, KUnit; what `make check` runs
-# every test on), KVARIANT=kasan (debug plus KASAN and kmemleak; `make check`
-# runs the reliability tests on it too) and KVARIANT=release (no debugging;
-# `make demo` and `make bench`).
+# list and hung-task checks, slab debugging, fault injection, KUnit; what
+# `make check` runs every test on), KVARIANT=kasan (debug plus KASAN and
+# kmemleak; `make check` runs the readahead, scrub and fault tests on it too)
+# and KVARIANT=release (no debugging; `make demo` and `make bench`).
 #
 # Knobs: TEST=regex (run only matching tests), V=1 (guest output live),
 #        VM_ACCEL=kvm (KVM instead of TCG), JOBS=n (kernel build parallelism),

@@ -6,6 +6,7 @@
 # the run on any splat).
 # disks: 2x1G
 # timeout: 900
+# kernel: debug kasan
 . /tests/lib.sh
 load_module
 mkfs.btrfs -q -f -n 4096 -m raid1 -d raid1 /dev/vda /dev/vdb
