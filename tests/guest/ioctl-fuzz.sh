@@ -48,7 +48,7 @@ background() {
 }
 # A quarter of the calls on the (ten times slower) KASAN kernel.
 calls=4000
-[ -e /sys/kernel/debug/kmemleak ] && calls=1000
+kasan_kernel && calls=1000
 background &
 bpid=$!
 # Four calls in five have a valid argument, half of those valid fields,

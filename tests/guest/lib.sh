@@ -29,6 +29,10 @@ expect_status() {
 	echo "ok: $what (status $got)"
 }
 
+# kasan_kernel: true on the KASAN and kmemleak kernel, some ten times slower
+# under TCG, where the longest tests do less
+kasan_kernel() { [ -e /sys/kernel/debug/kmemleak ]; }
+
 module_loaded() { [ -d /sys/module/btrfs_reada ]; }
 load_module() { insmod "$MODULE"; module_loaded || fail "module did not load"; }
 unload_module() { rmmod btrfs_reada; ! module_loaded || fail "module did not unload"; }

@@ -77,7 +77,7 @@ done0=$(counter requests_done)
 # process start lets the first requests of a round end before the last
 # begin: 32 at once is its floor.
 duration=90 floor=48
-if [ -e /sys/kernel/debug/kmemleak ]; then duration=30 floor=32; fi
+if kasan_kernel; then duration=30 floor=32; fi
 end=$((SECONDS + duration)) rounds=0 peak=0
 while [ $SECONDS -lt $end ]; do
 	# Cold: nothing of the trees left in memory.

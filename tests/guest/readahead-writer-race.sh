@@ -31,7 +31,7 @@ wpid=$!
 stale0=$(counter blocks_stale)
 # Half the rounds on the (ten times slower) KASAN kernel.
 rounds=12
-[ -e /sys/kernel/debug/kmemleak ] && rounds=6
+kasan_kernel && rounds=6
 for round in $(seq 1 $rounds); do
 	drop_caches
 	pids=()

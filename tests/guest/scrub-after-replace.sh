@@ -27,7 +27,7 @@
 . /tests/lib.sh
 
 ROUNDS=${ROUNDS:-1}
-if [ -e /sys/kernel/debug/kmemleak ]; then
+if kasan_kernel; then
 	PROFILES=${PROFILES:-raid10 raid6}
 	MODES=${MODES:-module}
 fi
