@@ -10,8 +10,9 @@
 
 use crate::order::Key;
 use crate::request::Request;
+use crate::shim::TreeBlock;
 use kernel::prelude::*;
-use kernel::rbtree::RBTree;
+use kernel::rbtree::{RBTree, RBTreeNodeReservation};
 use kernel::sync::Arc;
 
 /// One request's interest in a block.
@@ -19,8 +20,21 @@ pub(crate) struct Link {
     pub(crate) request: Arc<Request>,
     /// The generation the parent recorded for the block.
     pub(crate) generation: u64,
-    /// Keys of the block's subtree are below this (from the parent).
+    /// The block's key span, from its parent: its subtree holds the keys
+    /// in `[lower, upper)`. For a leftmost child `lower` is the parent's
+    /// own lower bound, not the child's first key: a search for a key below
+    /// that first key lands in this child too.
+    pub(crate) lower: Key,
     pub(crate) upper: Key,
+}
+
+/// How a read of the block ended, as recorded by the end io hook for the
+/// machine's next pass.
+pub(crate) enum Arrival {
+    /// The block is up to date.
+    Block(TreeBlock),
+    /// The read failed or the block did not verify.
+    Failed,
 }
 
 /// A copy of the block the machine may read: one per device holding one
@@ -42,6 +56,11 @@ pub(crate) enum BlockState {
     InFlight { devid: u64 },
 }
 
+/// The index of blocks whose read ended, by logical address, and the node a
+/// block brings for its entry there.
+pub(crate) type Arrived = RBTree<u64, ()>;
+pub(crate) type ArrivedNode = RBTreeNodeReservation<u64, ()>;
+
 /// A tree block in the machine.
 ///
 /// # Invariants
@@ -50,17 +69,25 @@ pub(crate) enum BlockState {
 /// `copies` whose copy has not failed, under its zone (the chunk ending at
 /// `chunk_end`); once `InFlight` it is in no device queue. At least one copy
 /// has not failed. `links` is never empty while the block is in the
-/// machine's index.
+/// machine's index. `arrival` is set only while the block is in flight and
+/// in the machine's arrived index, which took `arrived_node`; otherwise
+/// `arrived_node` is there to take.
 pub(crate) struct Block {
     pub(crate) logical: u64,
     pub(crate) level: u8,
     /// The tree the block belongs to (checked when it is read).
     pub(crate) owner: u64,
+    /// The generation the first parent recorded for the block.
+    pub(crate) generation: u64,
     pub(crate) chunk_end: u64,
     pub(crate) copies: KVec<Copy>,
     /// By request id.
     pub(crate) links: RBTree<u64, Link>,
     pub(crate) state: BlockState,
+    /// How the read ended, until the machine processes it.
+    pub(crate) arrival: Option<Arrival>,
+    /// The node of the block's entry in the arrived index, while unused.
+    pub(crate) arrived_node: Option<ArrivedNode>,
 }
 
 impl Block {

@@ -34,6 +34,7 @@ mod request;
 mod shim;
 mod zone;
 
+use block::Arrival;
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use kernel::prelude::*;
@@ -150,7 +151,7 @@ impl Engine {
         let root = fs.tree_root(range.tree_id, range.commit_root)?;
         let module = self.module.try_get().ok_or(ENODEV)?;
         let id = self.next_request.fetch_add(1, Ordering::Relaxed);
-        let request = Request::new(id, range, module)?;
+        let request = Request::new(id, range, root.epoch, module)?;
         let state = self.state(fs)?;
         counters::REQUESTS_STARTED.inc();
         machine::start_root(&state, &request, root);
@@ -162,8 +163,17 @@ impl Engine {
         let Some(state) = self.find_state(fs) else {
             return;
         };
+        // Constant work in btrfs's end io worker: record the arrival; the
+        // machine's next pass processes it.
         let logical = block.bytenr();
-        state.finish(logical, result.ok().map(|()| block), true);
+        let arrival = match result {
+            Ok(()) => Arrival::Block(block),
+            Err(_) => {
+                drop(block);
+                Arrival::Failed
+            }
+        };
+        state.arrive(logical, arrival);
         state.kick(&self.queue);
     }
 

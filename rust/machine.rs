@@ -12,11 +12,14 @@
 //! the reads. A block is taken once, by whichever device reaches it first,
 //! and read from that device's copy.
 //!
-//! When a read ends (btrfs's end io hook, or at once for a block found up
-//! to date), the block leaves the index and each request linked to it gets
-//! its outcome; for a node, each child whose key span meets the request's
-//! range and whose parent generation matches is queued for that request.
-//! Then the machine is kicked again.
+//! When a read ends, btrfs's end io hook only records the arrival and kicks
+//! the machine: the hook runs in btrfs's end io worker and must not hold up
+//! the completions behind it. The next pass processes arrivals first (and
+//! blocks found up to date at once): the block leaves the index and each
+//! request linked to it gets its outcome; for a node that is still what the
+//! request's parent pointed to (checked under the node's tree lock), each
+//! child whose key span meets the request's range is queued for that
+//! request.
 //!
 //! A pass does a bounded amount of work and requeues itself, so a tree that
 //! is wholly in memory spreads over the workqueue instead of pinning a CPU.
@@ -34,14 +37,15 @@
 //! fail. Functions that expect the machine lock take `&mut Machine`, which
 //! only the lock's guard gives out.
 
-use crate::block::{Block, BlockState, Copy, Link};
+use crate::block::{Arrival, Arrived, ArrivedNode, Block, BlockState, Copy, Link};
 use crate::counters;
 use crate::order::{span_meets_range, Key};
 use crate::request::{Outcome, Request};
-use crate::shim::{FsHandle, FsInfo, Fsid, ReadStart, TreeBlock, TreeRoot};
+use crate::shim::{estale, BlockRead, FsHandle, FsInfo, Fsid, ReadStart, TreeBlock, TreeRoot};
 use crate::zone::{Zone, ZonePicker};
+use kernel::alloc::KVVec;
 use kernel::prelude::*;
-use kernel::rbtree::{RBTree, RBTreeNodeReservation};
+use kernel::rbtree::{Entry, RBTree, RBTreeNodeReservation};
 use kernel::sync::{Arc, CondVar, SpinLock};
 use kernel::workqueue::{impl_has_work, new_work, Queue, Work, WorkItem};
 use kernel::{new_condvar, new_spinlock};
@@ -78,7 +82,8 @@ struct Device {
     /// The zone being read (its end), and the read pointer in it.
     current: Option<u64>,
     cursor: u64,
-    /// Reads started on this device, and their bytes.
+    /// Reads issued to this device (blocks found in memory are not
+    /// counted), and their bytes.
     reads: u64,
     bytes: u64,
     /// Reads on this device that failed or did not verify.
@@ -111,13 +116,15 @@ pub(crate) struct Machine {
     /// By devid. Devices and zones are only ever added while the state
     /// lives, so what was seen to exist still exists after relocking.
     devices: RBTree<u64, Device>,
+    /// Blocks whose read ended, for the next pass to process.
+    arrived: Arrived,
     /// Reads started and not yet processed, on all devices.
     in_flight: u32,
     /// Passes running now.
     passes: u32,
     /// The device the next round of starts begins with.
     round_robin: u64,
-    /// Reads started, by the tree the block belongs to (see [`tree_slot`]).
+    /// Reads issued, by the tree the block belongs to (see [`tree_slot`]).
     tree_reads: [u64; TREE_SLOTS],
 }
 
@@ -143,50 +150,42 @@ impl_has_work! {
 
 /// A block a pass took from a device's queue, to read outside the lock.
 struct Start {
-    logical: u64,
-    owner: u64,
-    level: u8,
-    mirror: u32,
+    devid: u64,
+    read: BlockRead,
 }
 
 /// Reads a pass starts per round at most. A round's starts live on the
 /// stack, so that scheduling reads never allocates (and so never fails).
 const STARTS_PER_ROUND: usize = 16;
 
-/// One round's starts.
-///
-/// # Invariants
-///
-/// `items[..len]` are `Some`, the rest `None`.
+/// One round's starts: a block is marked in flight only by filling a free
+/// slot here ([`Machine::start_block`]), so no started block can be lost.
 struct Starts {
     items: [Option<Start>; STARTS_PER_ROUND],
-    len: usize,
 }
 
 impl Starts {
     fn new() -> Self {
         Starts {
             items: [const { None }; STARTS_PER_ROUND],
-            len: 0,
         }
     }
 
-    fn is_full(&self) -> bool {
-        self.len == STARTS_PER_ROUND
+    /// The first free slot, if any.
+    fn free_slot(&mut self) -> Option<&mut Option<Start>> {
+        self.items.iter_mut().find(|s| s.is_none())
     }
 
-    /// Appends `start`; the caller checks [`Starts::is_full`] first.
-    fn push(&mut self, start: Start) {
-        if let Some(slot) = self.items.get_mut(self.len) {
-            *slot = Some(start);
-            self.len += 1;
-        }
+    fn count(&self) -> usize {
+        self.items.iter().filter(|s| s.is_some()).count()
     }
 }
 
 /// What queueing a block needs allocated before the machine lock is taken.
 struct Reservations {
     block: RBTreeNodeReservation<u64, Block>,
+    /// The block's entry in the arrived index, for when its read ends.
+    arrived: ArrivedNode,
     /// One queue node per copy.
     queue: KVec<RBTreeNodeReservation<u64, ()>>,
     /// Devices and zones that did not exist when looked at.
@@ -200,6 +199,8 @@ pub(crate) struct Want {
     pub(crate) level: u8,
     pub(crate) owner: u64,
     pub(crate) generation: u64,
+    /// The block's key span, `[lower, upper)`: see [`Link::lower`].
+    pub(crate) lower: Key,
     pub(crate) upper: Key,
 }
 
@@ -222,6 +223,7 @@ impl FsState {
                         closing: false,
                         blocks: RBTree::new(),
                         devices: RBTree::new(),
+                        arrived: RBTree::new(),
                         in_flight: 0,
                         passes: 0,
                         round_robin: 0,
@@ -253,6 +255,7 @@ impl FsState {
         let link = Link {
             request: request.clone(),
             generation: want.generation,
+            lower: want.lower,
             upper: want.upper,
         };
         let link_node = RBTreeNodeReservation::new(GFP_NOFS).map_err(|_| Outcome::NoMemory)?;
@@ -323,10 +326,13 @@ impl FsState {
             logical: want.logical,
             level: want.level,
             owner: want.owner,
+            generation: want.generation,
             chunk_end: chunk.end,
             copies,
             links,
             state: BlockState::Queued,
+            arrival: None,
+            arrived_node: None,
         };
         m.insert_queued(block, res);
         Ok(())
@@ -338,6 +344,7 @@ impl FsState {
     fn reserve(&self, copies: &[Copy], start: u64, end: u64) -> Result<Reservations> {
         let mut res = Reservations {
             block: RBTreeNodeReservation::new(GFP_NOFS)?,
+            arrived: RBTreeNodeReservation::new(GFP_NOFS)?,
             queue: KVec::with_capacity(copies.len(), GFP_NOFS)?,
             devices: KVec::new(),
             zones: KVec::new(),
@@ -425,44 +432,68 @@ impl FsState {
         let _ = queue.enqueue(self.clone());
     }
 
-    /// One pass: start reads for every device with room, then process the
-    /// blocks that were found up to date. Returns whether it stopped for
-    /// its budget with more to do.
-    fn pass(&self) -> bool {
-        {
-            let mut m = self.machine.lock();
-            if m.closing {
-                return false;
+    /// Records that the read of in-flight block `logical` ended, for the
+    /// next pass: the end io hook's only work besides kicking the machine.
+    /// Takes no allocation (the block brought its node) and does not sleep.
+    pub(crate) fn arrive(&self, logical: u64, arrival: Arrival) {
+        let mut m = self.machine.lock();
+        let Machine {
+            blocks, arrived, ..
+        } = &mut *m;
+        let unclaimed = match blocks.get_mut(&logical) {
+            Some(block)
+                if matches!(block.state, BlockState::InFlight { .. })
+                    && block.arrival.is_none()
+                    && arrived.get(&logical).is_none() =>
+            {
+                match block.arrived_node.take() {
+                    Some(node) => {
+                        block.arrival = Some(arrival);
+                        arrived.insert(node.into_node(logical, ()));
+                        None
+                    }
+                    None => Some(arrival),
+                }
             }
-            m.passes += 1;
-        }
-        let mut started = 0;
+            // Not a read of ours in flight (cannot happen: only our reads
+            // are flagged, each reported once).
+            _ => Some(arrival),
+        };
+        drop(m);
+        // Dropped outside the lock: releasing a block calls into btrfs.
+        drop(unclaimed);
+    }
+
+    /// One pass: process the arrivals, and start reads for every device
+    /// with room. Returns whether it stopped for its budget with more to
+    /// do. Arrivals are processed even while unmounting, which waits for
+    /// them.
+    fn pass(&self) -> bool {
+        self.machine.lock().passes += 1;
+        let mut done = 0;
         let mut more = false;
         loop {
-            let mut starts = Starts::new();
-            {
-                let mut m = self.machine.lock();
-                if m.closing {
+            let arrival = self.machine.lock().take_arrival();
+            if let Some((logical, arrival)) = arrival {
+                self.finish(logical, arrival, true);
+                done += 1;
+            } else {
+                let mut starts = Starts::new();
+                {
+                    let mut m = self.machine.lock();
+                    if m.closing {
+                        break;
+                    }
+                    m.take_starts(&mut starts, self.nodesize, max_in_flight());
+                }
+                let count = starts.count();
+                if count == 0 {
                     break;
                 }
-                m.take_starts(&mut starts, self.nodesize, max_in_flight());
+                done += count;
+                self.start_reads(starts);
             }
-            if starts.len == 0 {
-                break;
-            }
-            started += starts.len;
-            for s in starts.items.into_iter().flatten() {
-                match self
-                    .fs
-                    .get()
-                    .read_block(s.logical, s.owner, s.level, s.mirror)
-                {
-                    Ok(ReadStart::Started) => (),
-                    Ok(ReadStart::Cached(block)) => self.finish(s.logical, Some(block), false),
-                    Err(_) => self.finish(s.logical, None, false),
-                }
-            }
-            if started >= PASS_BUDGET {
+            if done >= PASS_BUDGET {
                 more = true;
                 break;
             }
@@ -475,42 +506,79 @@ impl FsState {
         more
     }
 
-    /// The read of `logical`, started by a pass, ended: `tree_block` is the
-    /// block, or `None` if the read failed. `read` tells whether I/O
-    /// happened (the end io hook) or the block was found up to date.
-    pub(crate) fn finish(&self, logical: u64, tree_block: Option<TreeBlock>, read: bool) {
+    /// Starts the reads a round took. A read that cannot start ends its
+    /// block here: found in memory, stale (see [`FsInfo::read_block`]) or
+    /// failed.
+    fn start_reads(&self, starts: Starts) {
+        for s in starts.items.into_iter().flatten() {
+            match self.fs.get().read_block(&s.read) {
+                Ok(ReadStart::Started) => {
+                    let mut m = self.machine.lock();
+                    m.count_read(s.devid, s.read.owner, self.nodesize);
+                }
+                Ok(ReadStart::Cached(block)) => {
+                    self.finish(s.read.logical, Arrival::Block(block), false)
+                }
+                Err(e) if e == estale() => self.finish_stale(s.read.logical),
+                Err(_) => self.finish(s.read.logical, Arrival::Failed, false),
+            }
+        }
+    }
+
+    /// The read of in-flight block `logical` was not started because the
+    /// tree may have changed under it: its links are stale.
+    fn finish_stale(&self, logical: u64) {
+        let Some((block, devid)) = self.machine.lock().take_in_flight(logical) else {
+            return;
+        };
+        for (_, link) in block.links.iter() {
+            counters::BLOCKS_STALE.inc();
+            link.request.block_done(Outcome::Stale);
+        }
+        drop(block);
+        let mut m = self.machine.lock();
+        self.release_slot(&mut m, devid);
+    }
+
+    /// The read of `logical`, started by a pass, ended: with the block, or
+    /// failed. `read` tells whether I/O happened (an arrival from the end
+    /// io hook) or the block was found up to date.
+    fn finish(&self, logical: u64, arrival: Arrival, read: bool) {
+        let failed = matches!(arrival, Arrival::Failed);
         // A failed read is retried from another copy, if there is one: the
         // nodes that requeueing takes are reserved before the lock.
         let mut spare = KVec::new();
-        if tree_block.is_none() {
+        if failed {
             reserve_retry_nodes(&mut spare);
         }
-        // Take the block out of the index; its device slot stays taken
-        // until its links are processed, so that unmount waits for us.
         let (block, devid) = {
             let mut m = self.machine.lock();
-            let devid = match m.blocks.get(&logical).map(|b| b.state) {
-                Some(BlockState::InFlight { devid }) => devid,
-                // Not a read of ours in flight (cannot happen: only our
-                // reads are flagged, each reported once).
-                _ => return,
-            };
-            if tree_block.is_none() {
-                if let Some(dev) = m.devices.get_mut(&devid) {
-                    dev.errors += 1;
-                }
-                if !m.closing && m.requeue_elsewhere(logical, devid, &mut spare) {
-                    counters::BLOCKS_RETRIED.inc();
-                    self.release_slot(&mut m, devid);
-                    return;
+            if failed {
+                if let Some(BlockState::InFlight { devid }) =
+                    m.blocks.get(&logical).map(|b| b.state)
+                {
+                    if let Some(dev) = m.devices.get_mut(&devid) {
+                        dev.errors += 1;
+                    }
+                    if !m.closing && m.requeue_elsewhere(logical, devid, &mut spare) {
+                        counters::BLOCKS_RETRIED.inc();
+                        self.release_slot(&mut m, devid);
+                        return;
+                    }
                 }
             }
-            match m.blocks.remove_node(&logical) {
-                Some(node) => (node.to_key_value().1, devid),
+            // Take the block out of the index; its device slot stays taken
+            // until its links are processed, so that unmount waits for us.
+            match m.take_in_flight(logical) {
+                Some(taken) => taken,
                 None => return,
             }
         };
 
+        let tree_block = match arrival {
+            Arrival::Block(tb) => Some(tb),
+            Arrival::Failed => None,
+        };
         match (&tree_block, read) {
             (None, _) => counters::BLOCKS_FAILED.inc(),
             (Some(_), true) => counters::BLOCKS_READ.inc(),
@@ -519,21 +587,17 @@ impl FsState {
         for (_, link) in block.links.iter() {
             let outcome = match &tree_block {
                 None => Outcome::Failed,
-                Some(tb) if tb.generation() != link.generation || tb.bytenr() != logical => {
-                    counters::BLOCKS_STALE.inc();
-                    Outcome::Stale
-                }
-                Some(tb) => {
-                    self.queue_children(tb, link);
-                    if read {
-                        Outcome::Read {
-                            bytes: self.nodesize,
-                        }
-                    } else {
-                        Outcome::Cached
-                    }
-                }
+                Some(tb) => match self.queue_children(tb, &block, link) {
+                    Err(outcome) => outcome,
+                    Ok(()) if read => Outcome::Read {
+                        bytes: self.nodesize,
+                    },
+                    Ok(()) => Outcome::Cached,
+                },
             };
+            if outcome == Outcome::Stale {
+                counters::BLOCKS_STALE.inc();
+            }
             link.request.block_done(outcome);
         }
         drop(tree_block);
@@ -555,23 +619,45 @@ impl FsState {
         }
     }
 
-    /// Queues the children of node `tb` that `link`'s request wants.
-    fn queue_children(&self, tb: &TreeBlock, link: &Link) {
-        let level = tb.level();
-        if level == 0 {
-            return;
-        }
+    /// Queues the children of `tb` (the block `block` arrived as) that
+    /// `link`'s request wants. Fails with [`Outcome::Stale`] if the block
+    /// is no longer what the link's parent pointed to, or
+    /// [`Outcome::NoMemory`].
+    fn queue_children(&self, tb: &TreeBlock, block: &Block, link: &Link) -> Result<(), Outcome> {
+        let wants = Self::wanted_children(tb, block, link)?;
         let request = &link.request;
-        let range = request.range;
-        let nritems = tb.nritems();
-        let mut next = match tb.child(0) {
+        // Counted before the parent's own link is released.
+        request.add_outstanding(wants.len() as u64);
+        for want in wants {
+            self.queue_block(request, want);
+        }
+        Ok(())
+    }
+
+    /// The children of `tb` whose key span meets the range of `link`'s
+    /// request, read under the node's tree lock: the lock is dropped before
+    /// anything is queued, since queueing maps blocks and may wait.
+    fn wanted_children(tb: &TreeBlock, block: &Block, link: &Link) -> Result<KVVec<Want>, Outcome> {
+        let node = tb
+            .lock_node(block.owner, link.generation, block.level)
+            .map_err(|_| Outcome::Stale)?;
+        let mut wants = KVVec::new();
+        if block.level == 0 {
+            return Ok(wants);
+        }
+        let range = link.request.range;
+        let nritems = node.nritems();
+        let mut next = match node.child(0) {
             Ok(c) => c,
-            Err(_) => return,
+            Err(_) => return Ok(wants),
         };
         for slot in 0..nritems {
             let child = next;
+            // A search for a key below the node's first key lands in its
+            // first child: that child's span starts at the node's own.
+            let lower = if slot == 0 { link.lower } else { child.key };
             let upper = if slot + 1 < nritems {
-                match tb.child(slot + 1) {
+                match node.child(slot + 1) {
                     Ok(c) => {
                         next = c;
                         c.key
@@ -581,24 +667,27 @@ impl FsState {
             } else {
                 link.upper
             };
-            if child.key >= range.end {
+            if lower >= range.end {
                 break;
             }
-            if !span_meets_range(child.key, upper, range.start, range.end) {
+            if !span_meets_range(lower, upper, range.start, range.end) {
                 continue;
             }
-            request.add_outstanding(1);
-            self.queue_block(
-                request,
-                Want {
-                    logical: child.bytenr,
-                    level: level - 1,
-                    owner: range.tree_id,
-                    generation: child.generation,
-                    upper,
-                },
-            );
+            wants
+                .push(
+                    Want {
+                        logical: child.bytenr,
+                        level: block.level - 1,
+                        owner: range.tree_id,
+                        generation: child.generation,
+                        lower,
+                        upper,
+                    },
+                    GFP_NOFS,
+                )
+                .map_err(|_| Outcome::NoMemory)?;
         }
+        Ok(wants)
     }
 
     /// Unmount: cancel every queued block, wait for the reads in flight and
@@ -645,38 +734,53 @@ impl FsState {
 impl Machine {
     /// Inserts a new queued block into the index, its devices' queues and
     /// zones, creating what `res` reserved. Cannot fail.
-    fn insert_queued(&mut self, block: Block, res: Reservations) {
+    fn insert_queued(&mut self, mut block: Block, res: Reservations) {
+        let Machine {
+            blocks, devices, ..
+        } = self;
         for (devid, node) in res.devices {
-            if self.devices.get(&devid).is_none() {
-                self.devices.insert(node.into_node(devid, Device::new()));
+            if devices.get(&devid).is_none() {
+                devices.insert(node.into_node(devid, Device::new()));
             }
         }
         for (devid, node, zone) in res.zones {
-            if let Some(dev) = self.devices.get_mut(&devid) {
+            if let Some(dev) = devices.get_mut(&devid) {
                 if dev.zones.get(&zone.end).is_none() {
                     dev.zones.insert(node.into_node(zone.end, zone));
                 }
             }
         }
+        block.arrived_node = Some(res.arrived);
+        let block = match blocks.entry(block.logical) {
+            Entry::Vacant(slot) => slot.insert(block, res.block),
+            Entry::Occupied(_) => {
+                // The caller found no block here under this same lock, so
+                // this cannot happen; were it to, release the links rather
+                // than lose their counts.
+                for (_, link) in block.links.iter() {
+                    link.request.block_done(Outcome::Duplicate);
+                }
+                return;
+            }
+        };
         for (c, node) in block.copies.iter().zip(res.queue) {
-            let Some(dev) = self.devices.get_mut(&c.devid) else {
+            let Some(dev) = devices.get_mut(&c.devid) else {
                 continue;
             };
-            dev.queue.insert(node.into_node(block.logical, ()));
+            if dev.queue.get(&block.logical).is_none() {
+                dev.queue.insert(node.into_node(block.logical, ()));
+            }
             if let Some(zone) = dev.zones.get_mut(&block.chunk_end) {
                 zone.queued += 1;
                 dev.picker.refile(zone);
             }
         }
-        self.blocks
-            .insert(res.block.into_node(block.logical, block));
         counters::BLOCKS_QUEUED.inc();
     }
 
-    /// Takes the next block for every device with a free slot, marks it in
-    /// flight, and appends it to `starts`. Both vectors come with room
-    /// reserved (devices beyond `devids`' room wait for the next round), so
-    /// nothing here allocates.
+    /// Takes the next block for every device with a free read slot and
+    /// marks it in flight in a free slot of `starts`. Nothing here
+    /// allocates.
     fn take_starts(&mut self, starts: &mut Starts, nodesize: u64, limit: u32) {
         // Devices in devid order, from where the last round stopped and
         // round again, so that a full batch does not starve later devices.
@@ -686,23 +790,52 @@ impl Machine {
             let Some(d) = devid else {
                 return;
             };
-            while !starts.is_full() {
+            loop {
+                let Some(slot) = starts.free_slot() else {
+                    // This device may have room left: it goes first next time.
+                    self.round_robin = d;
+                    return;
+                };
                 let Some(logical) = self.next_for_device(d, limit) else {
                     break;
                 };
-                let Some(start) = self.start_block(logical, d, nodesize) else {
+                if !self.start_block(logical, d, nodesize, slot) {
                     break;
-                };
-                starts.push(start);
-            }
-            if starts.is_full() {
-                // This device may have room left: it goes first next time.
-                self.round_robin = d;
-                return;
+                }
             }
             devid = self.next_devid(d.saturating_add(1));
         }
         self.round_robin = devid.unwrap_or(0);
+    }
+
+    /// Counts a read issued on `devid` for a block of tree `owner`.
+    fn count_read(&mut self, devid: u64, owner: u64, nodesize: u64) {
+        if let Some(dev) = self.devices.get_mut(&devid) {
+            dev.reads += 1;
+            dev.bytes += nodesize;
+        }
+        self.tree_reads[tree_slot(owner)] += 1;
+    }
+
+    /// Takes the first arrival for processing: the block's node goes back
+    /// to the block, which stays in flight until processed.
+    fn take_arrival(&mut self) -> Option<(u64, Arrival)> {
+        let cursor = self.arrived.cursor_front()?;
+        let logical = *cursor.current().0;
+        let (_, node) = cursor.remove_current();
+        let block = self.blocks.get_mut(&logical)?;
+        block.arrived_node = Some(node.into_reservation());
+        block.arrival.take().map(|a| (logical, a))
+    }
+
+    /// Takes in-flight block `logical` out of the index, with the device
+    /// whose read slot it holds.
+    fn take_in_flight(&mut self, logical: u64) -> Option<(Block, u64)> {
+        let BlockState::InFlight { devid } = self.blocks.get(&logical)?.state else {
+            return None;
+        };
+        let block = self.blocks.remove_node(&logical)?.to_key_value().1;
+        Some((block, devid))
     }
 
     /// The first device at or after `devid`, wrapping round to the first.
@@ -791,30 +924,58 @@ impl Machine {
     }
 
     /// Takes queued block `logical` out of every device queue, marks it in
-    /// flight on `devid` and returns how to read it there.
-    fn start_block(&mut self, logical: u64, devid: u64, nodesize: u64) -> Option<Start> {
+    /// flight on `devid` and fills `slot` with how to read it there. Every
+    /// lookup comes before any change: if one fails (the device's queue
+    /// holds a block the index does not, which cannot happen), the stray
+    /// queue entry is dropped and nothing else changes.
+    fn start_block(
+        &mut self,
+        logical: u64,
+        devid: u64,
+        nodesize: u64,
+        slot: &mut Option<Start>,
+    ) -> bool {
         let Machine {
             blocks, devices, ..
         } = self;
-        let block = blocks.get_mut(&logical)?;
-        let mirror = block.usable_copies().find(|c| c.devid == devid)?.mirror;
+        let found = blocks.get_mut(&logical).and_then(|block| {
+            let mirror = block.usable_copies().find(|c| c.devid == devid)?.mirror;
+            Some((block, mirror))
+        });
+        let (Some((block, mirror)), true) = (found, devices.get(&devid).is_some()) else {
+            if let Some(dev) = devices.get_mut(&devid) {
+                drop(dev.queue.remove_node(&logical));
+            }
+            return false;
+        };
+        // The newest root any link reached the block from decides whether
+        // it may still be read: a newer root's pointer is current there.
+        let epoch = block
+            .links
+            .values()
+            .map(|l| l.request.epoch)
+            .max()
+            .unwrap_or(0);
         unqueue(devices, block);
         block.state = BlockState::InFlight { devid };
-        let start = Start {
-            logical,
-            owner: block.owner,
-            level: block.level,
-            mirror,
-        };
-        let dev = devices.get_mut(&devid)?;
-        dev.in_flight += 1;
-        dev.peak_in_flight = dev.peak_in_flight.max(dev.in_flight);
-        dev.reads += 1;
-        dev.bytes += nodesize;
-        dev.cursor = logical.saturating_add(nodesize);
+        *slot = Some(Start {
+            devid,
+            read: BlockRead {
+                logical,
+                owner: block.owner,
+                generation: block.generation,
+                level: block.level,
+                mirror,
+                epoch,
+            },
+        });
+        if let Some(dev) = devices.get_mut(&devid) {
+            dev.in_flight += 1;
+            dev.peak_in_flight = dev.peak_in_flight.max(dev.in_flight);
+            dev.cursor = logical.saturating_add(nodesize);
+        }
         self.in_flight += 1;
-        self.tree_reads[tree_slot(start.owner)] += 1;
-        Some(start)
+        true
     }
 
     /// The read of in-flight block `logical` on `devid` failed: marks that
@@ -980,6 +1141,7 @@ pub(crate) fn start_root(state: &Arc<FsState>, request: &Arc<Request>, root: Tre
             level: root.level,
             owner: root.owner,
             generation: root.generation,
+            lower: Key::default(),
             upper: Key::MAX,
         },
     );

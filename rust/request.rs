@@ -61,6 +61,9 @@ pub(crate) struct Request {
     /// Unique among the module's requests; keys the request's links.
     pub(crate) id: u64,
     pub(crate) range: TreeRange,
+    /// The epoch of the root the request reads from: see
+    /// [`crate::shim::TreeRoot::epoch`].
+    pub(crate) epoch: u64,
     #[pin]
     state: SpinLock<State>,
     #[pin]
@@ -71,11 +74,17 @@ pub(crate) struct Request {
 
 impl Request {
     /// A request with one outstanding link: its root block's.
-    pub(crate) fn new(id: u64, range: TreeRange, module: ModuleRef) -> Result<Arc<Self>> {
+    pub(crate) fn new(
+        id: u64,
+        range: TreeRange,
+        epoch: u64,
+        module: ModuleRef,
+    ) -> Result<Arc<Self>> {
         let request = Arc::pin_init(
             pin_init!(Request {
                 id,
                 range,
+                epoch,
                 state <- new_spinlock!(
                     State {
                         outstanding: 1,

@@ -46,6 +46,10 @@ fn key_to_c(k: Key) -> bindings::btrfs_reada_key {
 }
 
 /// `ECANCELED`, which the kernel crate does not name yet.
+pub(crate) fn estale() -> Error {
+    Error::from_errno(-(bindings::ESTALE as i32))
+}
+
 pub(crate) fn ecanceled() -> Error {
     Error::from_errno(-(bindings::ECANCELED as i32))
 }
@@ -108,6 +112,7 @@ impl FsInfo {
             generation: root.generation,
             owner: root.owner,
             level: root.level,
+            epoch: root.epoch,
         })
     }
 
@@ -168,25 +173,25 @@ impl FsInfo {
     /// Starts reading copy `mirror` of a tree block, or returns it at once
     /// if it is already up to date. A started read is reported through the
     /// `end_io` hook. The block's generation is not checked here: callers
-    /// compare it with what each parent expects. May sleep.
-    pub(crate) fn read_block(
-        &self,
-        logical: u64,
-        owner: u64,
-        level: u8,
-        mirror: u32,
-    ) -> Result<ReadStart> {
+    /// compare it with what each parent expects ([`TreeBlock::lock_node`]).
+    ///
+    /// Fails with `ESTALE`, reading nothing, once the commit roots were
+    /// switched after `epoch` (the [`TreeRoot::epoch`] the block was
+    /// reached from), or if the block is newer than the last commit and
+    /// not in memory. May sleep.
+    pub(crate) fn read_block(&self, block: &BlockRead) -> Result<ReadStart> {
         let mut eb = core::ptr::null_mut();
         // SAFETY: `self` is live by the type invariant; `eb` is a valid place
         // for the C function to store a referenced block.
         let ret = unsafe {
             bindings::btrfs_reada_read_block(
                 self.as_ptr(),
-                logical,
-                owner,
-                0,
-                level,
-                mirror,
+                block.logical,
+                block.owner,
+                block.generation,
+                block.level,
+                block.mirror,
+                block.epoch,
                 &mut eb,
             )
         };
@@ -285,6 +290,21 @@ pub(crate) struct TreeRoot {
     pub(crate) generation: u64,
     pub(crate) owner: u64,
     pub(crate) level: u8,
+    /// The commit root switches counted when the root was taken: blocks
+    /// reached from this root are read only while no switch came since.
+    pub(crate) epoch: u64,
+}
+
+/// One read for [`FsInfo::read_block`]: which copy of which block, what
+/// its parent said of it, and the epoch of the root it was reached from.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BlockRead {
+    pub(crate) logical: u64,
+    pub(crate) owner: u64,
+    pub(crate) generation: u64,
+    pub(crate) level: u8,
+    pub(crate) mirror: u32,
+    pub(crate) epoch: u64,
 }
 
 /// A key range `[start, end)` of one tree.
@@ -334,35 +354,66 @@ impl TreeBlock {
         unsafe { bindings::btrfs_reada_block_bytenr(self.0.as_ptr()) }
     }
 
-    /// Generation the block was written in.
-    pub(crate) fn generation(&self) -> u64 {
+    /// Read-locks the block if it is still what its parent pointed to:
+    /// a block of tree `owner` (any subvolume for a subvolume), of
+    /// `generation` and `level`. A live tree's node may be changed in place
+    /// and an old tree's block reused; its pointers are read only through
+    /// the returned guard. Fails with `ESTALE` otherwise. Sleeps; call it
+    /// holding no spinlock.
+    pub(crate) fn lock_node(
+        &self,
+        owner: u64,
+        generation: u64,
+        level: u8,
+    ) -> Result<LockedNode<'_>> {
         // SAFETY: by the type invariant we hold a reference to the buffer.
-        unsafe { bindings::btrfs_reada_block_generation(self.0.as_ptr()) }
+        to_result(unsafe {
+            bindings::btrfs_reada_lock_node(self.0.as_ptr(), owner, generation, level)
+        })?;
+        // INVARIANT: the lock was taken just above.
+        Ok(LockedNode { block: self })
     }
+}
 
-    /// Level of the block, 0 for a leaf.
-    pub(crate) fn level(&self) -> u8 {
-        // SAFETY: by the type invariant we hold a reference to the buffer.
-        unsafe { bindings::btrfs_reada_block_level(self.0.as_ptr()) }
-    }
+/// A tree block read-locked by [`TreeBlock::lock_node`]; unlocked on drop.
+///
+/// # Invariants
+///
+/// `block` is read-locked for the life of the guard.
+pub(crate) struct LockedNode<'a> {
+    block: &'a TreeBlock,
+}
 
+impl LockedNode<'_> {
     /// Number of items (leaf) or child pointers (node).
     pub(crate) fn nritems(&self) -> u32 {
-        // SAFETY: by the type invariant we hold a reference to the buffer.
-        unsafe { bindings::btrfs_reada_block_nritems(self.0.as_ptr()) }
+        // SAFETY: we hold a reference to the buffer and, by the type
+        // invariant, its read lock.
+        unsafe { bindings::btrfs_reada_block_nritems(self.block.0.as_ptr()) }
     }
 
     /// Child pointer `slot` of a node; `EINVAL` for a leaf or a bad slot.
     pub(crate) fn child(&self, slot: u32) -> Result<ChildPtr> {
         let mut ptr = bindings::btrfs_reada_ptr::default();
-        // SAFETY: we hold a reference to the buffer; the C side checks the
-        // slot and the block kind.
-        to_result(unsafe { bindings::btrfs_reada_node_ptr(self.0.as_ptr(), slot, &mut ptr) })?;
+        // SAFETY: we hold a reference to the buffer and, by the type
+        // invariant, its read lock; the C side checks the slot and the
+        // block kind.
+        to_result(unsafe {
+            bindings::btrfs_reada_node_ptr(self.block.0.as_ptr(), slot, &mut ptr)
+        })?;
         Ok(ChildPtr {
             key: key_from_c(&ptr.key),
             bytenr: ptr.bytenr,
             generation: ptr.generation,
         })
+    }
+}
+
+impl Drop for LockedNode<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the block is read-locked by the type invariant, and we
+        // hold a reference to it.
+        unsafe { bindings::btrfs_reada_unlock_node(self.block.0.as_ptr()) }
     }
 }
 
