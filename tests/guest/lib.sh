@@ -123,6 +123,12 @@ counter() {
 	echo "$v"
 }
 
+# dev_counter_sum FIELD: FIELD (reads, bytes, errors) of every device the
+# module counts, summed (0 before the module has read from any)
+dev_counter_sum() {
+	awk -v f="$1" '$1 ~ "^dev\\..*\\." f "$" { s += $2 } END { print s + 0 }' $COUNTERS
+}
+
 # physical DEV LOGICAL DEVNAME: where copy of LOGICAL on DEVNAME lies (bytes)
 # (fails the test, with btrfs-map-logical's own output, if it cannot say)
 physical() {

@@ -3,6 +3,8 @@
 # for every metadata profile with copies on one or several devices: single,
 # DUP, RAID1, RAID1C3 and RAID10. The readahead visits exactly the blocks
 # the plain walk visits, and it reads from every device holding metadata.
+# The module's per-device read counters count the reads it issued, and
+# only those: a cold readahead counts what it read, a warm one nothing.
 # disks: 4x1G
 # timeout: 900
 . /tests/lib.sh
@@ -19,8 +21,10 @@ for profile in single:1 dup:1 raid1:2 raid1c3:3 raid10:4; do
 		cold_remount /dev/vda
 		before=$(sectors_read_all $devs)
 		for d in $devs; do eval "dev_before_${d##*/}=$(sectors_read $d)"; done
+		counted=$(dev_counter_sum reads)
 		ra=$(reada $MNT --tree $tree --json)
 		mid=$(sectors_read_all $devs)
+		counted=$(($(dev_counter_sum reads) - counted))
 		plain=$(reada $MNT --tree $tree --mode plain --json)
 		after=$(sectors_read_all $devs)
 		echo "$tree: readahead $(json_field blocks_visited "$ra") blocks, $(json_field blocks_read "$ra") read, $((mid - before)) sectors"
@@ -30,6 +34,16 @@ for profile in single:1 dup:1 raid1:2 raid1c3:3 raid10:4; do
 		expect_eq "$name/$tree: plain walk after readahead: blocks read" 0 "$(json_field blocks_read "$plain")"
 		expect_eq "$name/$tree: plain walk after readahead: sectors read" "$mid" "$after"
 		[ "$(json_field blocks_read "$ra")" -gt 0 ] || fail "$name/$tree: cold readahead read nothing"
+		expect_eq "$name/$tree: device reads counted by a cold readahead" \
+			"$(json_field blocks_read "$ra")" "$counted"
+		[ $((counted * 4096)) -le $(((mid - before) * 512)) ] ||
+			fail "$name/$tree: $counted reads counted, more than the $((mid - before)) sectors read"
+		counted=$(dev_counter_sum reads)
+		warm=$(reada $MNT --tree $tree --json)
+		expect_eq "$name/$tree: warm readahead: blocks read" 0 "$(json_field blocks_read "$warm")"
+		expect_eq "$name/$tree: warm readahead: sectors read" "$after" "$(sectors_read_all $devs)"
+		expect_eq "$name/$tree: device reads counted by a warm readahead" 0 \
+			$(($(dev_counter_sum reads) - counted))
 		if [ $tree = fs ] && [ $n -gt 1 ]; then
 			for d in $devs; do
 				eval "b=\$dev_before_${d##*/}"

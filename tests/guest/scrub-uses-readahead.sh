@@ -1,8 +1,9 @@
 #!/bin/bash
 # With the module loaded, scrub reads ahead the extent and csum tree ranges
 # of each chunk before scrubbing it: the module's counters move (requests,
-# reads on both devices), every block of the csum tree (which nothing reads
-# at mount) is read by the module for the csum tree (its per-tree count),
+# reads on both devices), every block of the csum tree but its root (which
+# mount reads) is read by the module for the csum tree (its per-tree count,
+# which counts only reads issued, not blocks found in memory),
 # and `reada --counters` prints them. Without the module, scrub scrubs the
 # same bytes with no error, and no counter exists.
 # disks: 2x1G
@@ -61,11 +62,12 @@ expect_eq "requests still active" 0 "$(counter requests_active)"
 expect_eq "blocks failed" 0 "$(counter blocks_failed)"
 # Per-device and per-tree counters name the filesystem by its UUID.
 fsid=$(btrfs filesystem show /dev/vda | awk '/uuid:/ { print $NF }')
-# The csum tree (id 7) is cold after mount: every one of its blocks was
-# read by the module, for the csum tree, before scrub's searches needed it.
+# The csum tree (id 7) is cold after mount but for its root: every other
+# block was read by the module, for the csum tree, before scrub's searches
+# needed it.
 csum_reads=$(counter "tree.$fsid.7.reads")
-[ "$csum_reads" -ge "$csum_blocks" ] ||
-	fail "the module read $csum_reads csum tree blocks, fewer than the $csum_blocks of the csum tree"
+[ "$csum_reads" -ge $((csum_blocks - 1)) ] ||
+	fail "the module read $csum_reads csum tree blocks, fewer than the $((csum_blocks - 1)) of the csum tree below its root"
 echo "ok: the module read $csum_reads csum tree blocks of $csum_blocks, $((read1 - read0)) blocks in all"
 for devid in 1 2; do
 	r=$(counter "dev.$fsid.$devid.reads")
