@@ -1,11 +1,11 @@
 #!/bin/bash
 # A writer keeps changing the trees while readaheads of them run, live and
 # commit roots, waited for and detached: every request finishes with no
-# error, nothing is held afterwards, once the writer stops a readahead of
-# each tree visits every block dump-tree counts, and btrfs check is clean.
-# (A block freed and reused under a request would show up as a generation
-# mismatch that cuts its branch; this writer has not made one in any run
-# measured, so the count is printed, not asserted.)
+# error and no btrfs message on the console (the harness fails on any),
+# nothing is held afterwards, once the writer stops a readahead of each
+# tree visits every block dump-tree counts, and btrfs check is clean. A
+# commit during a request cuts the rest of it as stale (its blocks may be
+# freed and reused): the stale links are counted and printed.
 # disks: 2x1G
 # timeout: 900
 # kernel: debug kasan
@@ -34,6 +34,7 @@ rounds=12
 kasan_kernel && rounds=6
 for round in $(seq 1 $rounds); do
 	drop_caches
+	stale_round=$(counter blocks_stale)
 	pids=()
 	for t in fs extent csum; do
 		timeout 120 reada $MNT --tree $t --json > /tmp/out.$t &
@@ -49,7 +50,10 @@ for round in $(seq 1 $rounds); do
 	done
 	for t in fs extent csum; do
 		out=$(cat /tmp/out.$t)
-		[ "$(json_field blocks_visited "$out")" -gt 0 ] || fail "round $round: $t visited nothing: $out"
+		# Nothing visited only if a commit cut the request at its root.
+		[ "$(json_field blocks_visited "$out")" -gt 0 ] ||
+			[ "$(counter blocks_stale)" -gt "$stale_round" ] ||
+			fail "round $round: $t visited nothing: $out"
 		expect_quiet "round $round: $t: errors" 0 "$(json_field errors "$out")"
 	done
 done
