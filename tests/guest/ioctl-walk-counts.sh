@@ -1,8 +1,10 @@
 #!/bin/bash
 # The plain and forward walks visit exactly the tree blocks of the range:
 # for whole trees, as many as btrfs-progs' dump-tree shows; for part of a
-# tree, the same blocks in both modes. A cold walk reads nearly every block,
-# a warm one none.
+# tree, the same blocks in both modes and in the module's readahead, for
+# ranges below the first key of a node (a search lands in its leftmost
+# child), between keys and above the last. A cold walk reads nearly every
+# block, a warm one none.
 # disks: 2x1G
 # timeout: 600
 . /tests/lib.sh
@@ -43,13 +45,19 @@ for t in extent csum fs root; do
 	done
 done
 
-say "part of a tree: both walks visit the same blocks"
-for range in "--start 256 --end 300" "--start 270,1 --end 270,1,1" "--start 1000,0,0" "--end 258,dir_item"; do
-	p=$(reada $MNT --tree fs $range --mode plain --json)
-	f=$(reada $MNT --tree fs $range --mode forward --json)
+say "part of a tree: both walks and the readahead visit the same blocks"
+for tr in "fs --start 256 --end 300" "fs --start 270,1 --end 270,1,1" "fs --start 1000,0,0" \
+	"fs --end 258,dir_item" "fs --start 0 --end 0,0,1" "extent --start 0 --end 0,0,1" \
+	"extent --start 1 --end 2" "fs --start 1000000 --end 1000001"; do
+	t=${tr%% *}
+	range=${tr#* }
+	p=$(reada $MNT --tree $t $range --mode plain --json)
+	f=$(reada $MNT --tree $t $range --mode forward --json)
+	r=$(reada $MNT --tree $t $range --json)
 	n=$(json_field blocks_visited "$p")
-	expect_eq "fs tree $range: forward = plain" "$n" "$(json_field blocks_visited "$f")"
-	[ "$n" -ge 1 ] && [ "$n" -le "${expect[fs]}" ] || fail "fs tree $range: $n blocks"
+	expect_eq "$t tree $range: forward = plain" "$n" "$(json_field blocks_visited "$f")"
+	expect_eq "$t tree $range: readahead = plain" "$n" "$(json_field blocks_visited "$r")"
+	[ "$n" -ge 1 ] && [ "$n" -le "${expect[$t]}" ] || fail "$t tree $range: $n blocks"
 done
 umount $MNT
 unload_module
