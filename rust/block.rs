@@ -35,10 +35,14 @@ pub(crate) enum Arrival {
     Block(TreeBlock),
     /// The read failed or the block did not verify.
     Failed,
+    /// The read was not started: the tree may have changed since the block
+    /// was reached (never recorded by the hook; see `FsInfo::read_block`).
+    Stale,
 }
 
-/// A copy of the block the machine may read: one per device holding one
-/// (DUP's two copies on one device count once).
+/// A copy of the block the machine may read. DUP's two copies are on one
+/// device: the block is queued there once and read from the first copy
+/// that has not failed, so a failed read is retried from the other.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Copy {
     pub(crate) devid: u64,
@@ -52,8 +56,9 @@ pub(crate) struct Copy {
 pub(crate) enum BlockState {
     /// Queued on the device of every copy; no read started.
     Queued,
-    /// A read was started on device `devid`; the end io hook will report it.
-    InFlight { devid: u64 },
+    /// A read of copy `mirror` was started on device `devid`; the end io
+    /// hook will report it.
+    InFlight { devid: u64, mirror: u32 },
 }
 
 /// The index of blocks whose read ended, by logical address, and the node a
@@ -65,8 +70,8 @@ pub(crate) type ArrivedNode = RBTreeNodeReservation<u64, ()>;
 ///
 /// # Invariants
 ///
-/// While `state` is `Queued`, the block is in the queue of every device in
-/// `copies` whose copy has not failed, under its zone (the chunk ending at
+/// While `state` is `Queued`, the block is in the queue of every device
+/// holding a copy that has not failed (once per device), under its zone (the chunk ending at
 /// `chunk_end`); once `InFlight` it is in no device queue. At least one copy
 /// has not failed. `links` is never empty while the block is in the
 /// machine's index. `arrival` is set only while the block is in flight and
@@ -94,6 +99,15 @@ impl Block {
     /// The copies not known to be bad.
     pub(crate) fn usable_copies(&self) -> impl Iterator<Item = &Copy> {
         self.copies.iter().filter(|c| !c.failed)
+    }
+
+    /// The devices holding a copy not known to be bad, each once.
+    pub(crate) fn usable_devices(&self) -> impl Iterator<Item = u64> + '_ {
+        self.copies.iter().enumerate().filter_map(|(i, c)| {
+            let earlier = self.copies.get(..i).unwrap_or(&[]);
+            let seen = earlier.iter().any(|p| !p.failed && p.devid == c.devid);
+            (!c.failed && !seen).then_some(c.devid)
+        })
     }
 }
 

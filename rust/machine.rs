@@ -289,10 +289,6 @@ impl FsState {
             })?;
         let mut copies = KVec::new();
         for c in found.iter().filter(|c| c.usable) {
-            // DUP keeps both copies on one device: queue it there once.
-            if copies.iter().any(|k: &Copy| k.devid == c.devid) {
-                continue;
-            }
             copies
                 .push(
                     Copy {
@@ -519,30 +515,15 @@ impl FsState {
                 Ok(ReadStart::Cached(block)) => {
                     self.finish(s.read.logical, Arrival::Block(block), false)
                 }
-                Err(e) if e == estale() => self.finish_stale(s.read.logical),
+                Err(e) if e == estale() => self.finish(s.read.logical, Arrival::Stale, false),
                 Err(_) => self.finish(s.read.logical, Arrival::Failed, false),
             }
         }
     }
 
-    /// The read of in-flight block `logical` was not started because the
-    /// tree may have changed under it: its links are stale.
-    fn finish_stale(&self, logical: u64) {
-        let Some((block, devid)) = self.machine.lock().take_in_flight(logical) else {
-            return;
-        };
-        for (_, link) in block.links.iter() {
-            counters::BLOCKS_STALE.inc();
-            link.request.block_done(Outcome::Stale);
-        }
-        drop(block);
-        let mut m = self.machine.lock();
-        self.release_slot(&mut m, devid);
-    }
-
-    /// The read of `logical`, started by a pass, ended: with the block, or
-    /// failed. `read` tells whether I/O happened (an arrival from the end
-    /// io hook) or the block was found up to date.
+    /// The read of `logical`, started by a pass, ended: with the block,
+    /// failed, or not started as stale. `read` tells whether I/O happened
+    /// (an arrival from the end io hook) or the block was found up to date.
     fn finish(&self, logical: u64, arrival: Arrival, read: bool) {
         let failed = matches!(arrival, Arrival::Failed);
         // A failed read is retried from another copy, if there is one: the
@@ -554,13 +535,13 @@ impl FsState {
         let (block, devid) = {
             let mut m = self.machine.lock();
             if failed {
-                if let Some(BlockState::InFlight { devid }) =
+                if let Some(BlockState::InFlight { devid, mirror }) =
                     m.blocks.get(&logical).map(|b| b.state)
                 {
                     if let Some(dev) = m.devices.get_mut(&devid) {
                         dev.errors += 1;
                     }
-                    if !m.closing && m.requeue_elsewhere(logical, devid, &mut spare) {
+                    if !m.closing && m.requeue_elsewhere(logical, devid, mirror, &mut spare) {
                         counters::BLOCKS_RETRIED.inc();
                         self.release_slot(&mut m, devid);
                         return;
@@ -575,18 +556,20 @@ impl FsState {
             }
         };
 
-        let tree_block = match arrival {
-            Arrival::Block(tb) => Some(tb),
-            Arrival::Failed => None,
+        let (tree_block, lost) = match arrival {
+            Arrival::Block(tb) => (Some(tb), Outcome::Failed),
+            Arrival::Failed => (None, Outcome::Failed),
+            Arrival::Stale => (None, Outcome::Stale),
         };
         match (&tree_block, read) {
+            (None, _) if lost == Outcome::Stale => (),
             (None, _) => counters::BLOCKS_FAILED.inc(),
             (Some(_), true) => counters::BLOCKS_READ.inc(),
             (Some(_), false) => counters::BLOCKS_CACHED.inc(),
         }
         for (_, link) in block.links.iter() {
             let outcome = match &tree_block {
-                None => Outcome::Failed,
+                None => lost,
                 Some(tb) => match self.queue_children(tb, &block, link) {
                     Err(outcome) => outcome,
                     Ok(()) if read => Outcome::Read {
@@ -763,8 +746,8 @@ impl Machine {
                 return;
             }
         };
-        for (c, node) in block.copies.iter().zip(res.queue) {
-            let Some(dev) = devices.get_mut(&c.devid) else {
+        for (devid, node) in block.usable_devices().zip(res.queue) {
+            let Some(dev) = devices.get_mut(&devid) else {
                 continue;
             };
             if dev.queue.get(&block.logical).is_none() {
@@ -831,7 +814,7 @@ impl Machine {
     /// Takes in-flight block `logical` out of the index, with the device
     /// whose read slot it holds.
     fn take_in_flight(&mut self, logical: u64) -> Option<(Block, u64)> {
-        let BlockState::InFlight { devid } = self.blocks.get(&logical)?.state else {
+        let BlockState::InFlight { devid, .. } = self.blocks.get(&logical)?.state else {
             return None;
         };
         let block = self.blocks.remove_node(&logical)?.to_key_value().1;
@@ -957,7 +940,7 @@ impl Machine {
             .max()
             .unwrap_or(0);
         unqueue(devices, block);
-        block.state = BlockState::InFlight { devid };
+        block.state = BlockState::InFlight { devid, mirror };
         *slot = Some(Start {
             devid,
             read: BlockRead {
@@ -978,14 +961,16 @@ impl Machine {
         true
     }
 
-    /// The read of in-flight block `logical` on `devid` failed: marks that
-    /// copy failed and queues the block again on the devices of its other
-    /// copies, with nodes from `spare`. Returns false, changing nothing, if
-    /// there is no other copy or too few spare nodes.
+    /// The read of in-flight block `logical` from copy `mirror` on `devid`
+    /// failed: marks that copy failed and queues the block again on the
+    /// devices of its other copies (the same device for DUP's other copy),
+    /// with nodes from `spare`. Returns false, changing nothing, if there is
+    /// no other copy or too few spare nodes.
     fn requeue_elsewhere(
         &mut self,
         logical: u64,
         devid: u64,
+        mirror: u32,
         spare: &mut KVec<Option<RBTreeNodeReservation<u64, ()>>>,
     ) -> bool {
         let Machine {
@@ -994,24 +979,27 @@ impl Machine {
         let Some(block) = blocks.get_mut(&logical) else {
             return false;
         };
-        let others = block.usable_copies().filter(|c| c.devid != devid).count();
+        let is_read = |c: &Copy| c.devid == devid && c.mirror == mirror;
+        let others = block.usable_copies().filter(|c| !is_read(c)).count();
         let nodes = spare.iter().filter(|n| n.is_some()).count();
         if others == 0 || nodes < others {
             return false;
         }
         for c in block.copies.as_mut_slice() {
-            if c.devid == devid {
+            if is_read(c) {
                 c.failed = true;
             }
         }
-        for c in block.usable_copies() {
+        for d in block.usable_devices() {
             let Some(node) = spare.as_mut_slice().iter_mut().find_map(Option::take) else {
                 break;
             };
-            let Some(dev) = devices.get_mut(&c.devid) else {
+            let Some(dev) = devices.get_mut(&d) else {
                 continue;
             };
-            dev.queue.insert(node.into_node(logical, ()));
+            if dev.queue.get(&logical).is_none() {
+                dev.queue.insert(node.into_node(logical, ()));
+            }
             if let Some(zone) = dev.zones.get_mut(&block.chunk_end) {
                 zone.queued += 1;
                 dev.picker.refile(zone);
@@ -1108,10 +1096,10 @@ fn reserve_retry_nodes(spare: &mut KVec<Option<RBTreeNodeReservation<u64, ()>>>)
     }
 }
 
-/// Takes `block` out of the queue of every usable copy's device.
+/// Takes `block` out of the queue of every device with a usable copy.
 fn unqueue(devices: &mut RBTree<u64, Device>, block: &Block) {
-    for c in block.usable_copies() {
-        if let Some(dev) = devices.get_mut(&c.devid) {
+    for d in block.usable_devices() {
+        if let Some(dev) = devices.get_mut(&d) {
             // The node is freed here; freeing under a spinlock is fine.
             drop(dev.queue.remove_node(&block.logical));
             if let Some(zone) = dev.zones.get_mut(&block.chunk_end) {
