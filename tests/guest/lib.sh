@@ -8,7 +8,16 @@ MNT=/mnt
 # No udev in the guest: dmsetup must not wait for it.
 export DM_DISABLE_UDEV=1
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# fail MESSAGE: end the test as failed, also when called in a subshell such
+# as "$(helper)" in a command's arguments, where exit alone would end only
+# the subshell and set -e would not see it: the subshell signals the script.
+TEST_PID=$$
+trap 'exit 1' USR1
+fail() {
+	echo "FAIL: $*" >&2
+	[ "$BASHPID" = "$TEST_PID" ] || kill -USR1 "$TEST_PID"
+	exit 1
+}
 say() { echo "--- $*"; }
 
 # expect_eq WHAT EXPECTED ACTUAL
@@ -142,6 +151,7 @@ physical() {
 
 # corrupt_block DEVNAME OFFSET LENGTH: overwrite LENGTH bytes at OFFSET with random bytes
 corrupt_block() {
+	[[ $2 =~ ^[0-9]+$ && $3 =~ ^[0-9]+$ ]] || fail "corrupt_block $1: bad offset '$2' or length '$3'"
 	dd if=/dev/urandom of="$1" bs=4096 seek=$(($2 / 4096)) count=$(($3 / 4096)) \
 		conv=notrunc,fsync status=none
 }
