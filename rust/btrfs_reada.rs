@@ -37,6 +37,7 @@ mod zone;
 use block::Arrival;
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use kernel::ioprio::{Class, IoPriority};
 use kernel::prelude::*;
 use kernel::rbtree::{RBTree, RBTreeNodeReservation};
 use kernel::sync::{Arc, Mutex};
@@ -64,6 +65,31 @@ kernel::module_param_uint! {
     /// Seconds a waiter waits with none of its request's blocks ending
     /// before the module reports the request as stalled (0: never).
     stall_warn_secs: default 120, perm 0o644, desc "Report a readahead waited on with no progress for this many seconds (0: never, default 120)"
+}
+
+kernel::module_param_uint! {
+    /// The I/O priority class of a detached request's reads: 1 real time,
+    /// 2 best effort, 3 idle (the default); 0 gives them the priority of
+    /// the task that detached, as a waited request's reads have.
+    detached_ioprio_class: default 3, perm 0o644, desc "I/O priority class of detached readahead (0: the caller's, 1 rt, 2 be, 3 idle; default 3)"
+}
+
+kernel::module_param_uint! {
+    /// The level within `detached_ioprio_class` (0 most urgent to 7).
+    detached_ioprio_level: default 7, perm 0o644, desc "I/O priority level of detached readahead (0-7, default 7; not used by the idle class)"
+}
+
+/// The I/O priority of a detached request's reads: the module parameters,
+/// or the current task's for class 0 or a class that does not exist.
+fn detached_ioprio() -> IoPriority {
+    let class = match detached_ioprio_class.get() {
+        1 => Class::RealTime,
+        2 => Class::BestEffort,
+        3 => Class::Idle,
+        _ => return IoPriority::current(),
+    };
+    let level = u8::try_from(detached_ioprio_level.get()).unwrap_or(u8::MAX);
+    IoPriority::new(class, level)
 }
 
 /// The module's version, set by the build from `git describe`.
@@ -146,12 +172,12 @@ impl Engine {
         self.filesystems.lock().get(&fs.id()).cloned()
     }
 
-    /// Starts reading ahead `range` on `fs`.
-    fn start(&self, fs: &FsInfo, range: TreeRange) -> Result<Arc<Request>> {
+    /// Starts reading ahead `range` on `fs`, with reads at `ioprio`.
+    fn start(&self, fs: &FsInfo, range: TreeRange, ioprio: IoPriority) -> Result<Arc<Request>> {
         let root = fs.tree_root(range.tree_id, range.commit_root)?;
         let module = self.module.try_get().ok_or(ENODEV)?;
         let id = self.next_request.fetch_add(1, Ordering::Relaxed);
-        let request = Request::new(id, range, root.epoch, module)?;
+        let request = Request::new(id, range, root.epoch, ioprio, module)?;
         let state = self.state(fs)?;
         counters::REQUESTS_STARTED.inc();
         machine::start_root(&state, &request, root);
@@ -198,21 +224,27 @@ impl Engine {
     }
 }
 
-/// Starts reading ahead `range` on `fs`.
-fn start(fs: &FsInfo, range: TreeRange) -> Result<Arc<Request>> {
+/// Starts reading ahead `range` on `fs`, with reads at `ioprio`.
+fn start(fs: &FsInfo, range: TreeRange, ioprio: IoPriority) -> Result<Arc<Request>> {
     if range.start >= range.end {
         return Err(EINVAL);
     }
-    with_engine(|engine| engine.start(fs, range)).ok_or(ENODEV)?
+    with_engine(|engine| engine.start(fs, range, ioprio)).ok_or(ENODEV)?
 }
 
-/// Reads ahead the range of `request` on `fs`: waits for it, or with
-/// `detach` returns at once with nothing counted yet.
+/// Reads ahead the range of `request` on `fs`: waits for it, reading at the
+/// caller's I/O priority, or with `detach` returns at once with nothing
+/// counted yet, leaving the reads at [`detached_ioprio`].
 fn readahead(fs: &FsInfo, request: &ioctl::Request) -> Result<WalkCounts> {
     let ioctl::Mode::Readahead { detach } = request.mode else {
         return Err(EINVAL);
     };
-    let running = start(fs, request.range)?;
+    let ioprio = if detach {
+        detached_ioprio()
+    } else {
+        IoPriority::current()
+    };
+    let running = start(fs, request.range, ioprio)?;
     if detach {
         return Ok(WalkCounts::default());
     }
@@ -266,15 +298,19 @@ struct Hooks;
 impl shim::ReadaHooks for Hooks {
     type Request = Request;
 
+    /// Reads start at the caller's I/O priority, which it keeps if it
+    /// waits; a detached request's go on at [`detached_ioprio`].
     fn add(fs: &FsInfo, range: TreeRange) -> Result<Arc<Request>> {
-        start(fs, range)
+        start(fs, range, IoPriority::current())
     }
 
     fn wait(request: Arc<Request>) -> Result<WalkCounts> {
         request.wait()
     }
 
-    fn detach(_request: Arc<Request>) {}
+    fn detach(request: Arc<Request>) {
+        request.set_ioprio(detached_ioprio());
+    }
 
     fn ioctl(fs: &FsInfo, arg: UserPtr) -> Result<i64> {
         ioctl::handle(fs, arg)

@@ -40,10 +40,11 @@
 use crate::block::{Arrival, Arrived, ArrivedNode, Block, BlockState, Copy, Link};
 use crate::counters;
 use crate::order::{span_meets_range, Key};
-use crate::request::{Outcome, Request};
+use crate::request::{urgency, Outcome, Request};
 use crate::shim::{estale, BlockRead, FsHandle, FsInfo, Fsid, ReadStart, TreeBlock, TreeRoot};
 use crate::zone::{Zone, ZonePicker};
 use kernel::alloc::KVVec;
+use kernel::ioprio::IoPriority;
 use kernel::prelude::*;
 use kernel::rbtree::{Entry, RBTree, RBTreeNodeReservation};
 use kernel::sync::{Arc, CondVar, SpinLock};
@@ -939,6 +940,14 @@ impl Machine {
             .map(|l| l.request.epoch)
             .max()
             .unwrap_or(0);
+        // A block several requests want is read at the most urgent of
+        // their priorities.
+        let ioprio = block
+            .links
+            .values()
+            .map(|l| l.request.ioprio())
+            .min_by_key(|p| urgency(*p))
+            .unwrap_or(IoPriority::DEFAULT);
         unqueue(devices, block);
         block.state = BlockState::InFlight { devid, mirror };
         *slot = Some(Start {
@@ -950,6 +959,7 @@ impl Machine {
                 level: block.level,
                 mirror,
                 epoch,
+                ioprio,
             },
         });
         if let Some(dev) = devices.get_mut(&devid) {

@@ -12,6 +12,8 @@
 
 use crate::counters;
 use crate::shim::{TreeRange, WalkCounts};
+use core::sync::atomic::{AtomicU16, Ordering};
+use kernel::ioprio::{Class, IoPriority};
 use kernel::prelude::*;
 use kernel::sync::{Arc, CondVar, CondVarTimeoutResult, SpinLock};
 use kernel::time::msecs_to_jiffies;
@@ -64,6 +66,8 @@ pub(crate) struct Request {
     /// The epoch of the root the request reads from: see
     /// [`crate::shim::TreeRoot::epoch`].
     pub(crate) epoch: u64,
+    /// The I/O priority of the request's reads, as `IoPriority::as_raw`.
+    ioprio: AtomicU16,
     #[pin]
     state: SpinLock<State>,
     #[pin]
@@ -78,6 +82,7 @@ impl Request {
         id: u64,
         range: TreeRange,
         epoch: u64,
+        ioprio: IoPriority,
         module: ModuleRef,
     ) -> Result<Arc<Self>> {
         let request = Arc::pin_init(
@@ -85,6 +90,7 @@ impl Request {
                 id,
                 range,
                 epoch,
+                ioprio: AtomicU16::new(ioprio.as_raw()),
                 state <- new_spinlock!(
                     State {
                         outstanding: 1,
@@ -103,6 +109,16 @@ impl Request {
         )?;
         counters::REQUESTS_CREATED.inc();
         Ok(request)
+    }
+
+    /// The I/O priority of the request's reads.
+    pub(crate) fn ioprio(&self) -> IoPriority {
+        IoPriority::from_raw(self.ioprio.load(Ordering::Relaxed))
+    }
+
+    /// Reads started from now on are at `ioprio`.
+    pub(crate) fn set_ioprio(&self, ioprio: IoPriority) {
+        self.ioprio.store(ioprio.as_raw(), Ordering::Relaxed);
     }
 
     /// Counts `n` more outstanding links: call it before queueing children,
@@ -201,4 +217,15 @@ impl PinnedDrop for Request {
     fn drop(self: Pin<&mut Self>) {
         counters::REQUESTS_FREED.inc();
     }
+}
+
+/// How urgent reads at `ioprio` are, most urgent first: the class (real
+/// time, then best effort or none, then idle), then the level in it.
+pub(crate) fn urgency(ioprio: IoPriority) -> (u8, u8) {
+    let class = match ioprio.class() {
+        Some(Class::RealTime) => 0,
+        Some(Class::Idle) => 2,
+        _ => 1,
+    };
+    (class, ioprio.level())
 }

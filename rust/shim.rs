@@ -22,6 +22,7 @@ use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::error::{from_result, to_result};
 use kernel::ffi::{c_int, c_long, c_void};
+use kernel::ioprio::IoPriority;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 use kernel::types::Opaque;
@@ -192,6 +193,7 @@ impl FsInfo {
                 block.level,
                 block.mirror,
                 block.epoch,
+                block.ioprio.as_raw(),
                 &mut eb,
             )
         };
@@ -305,6 +307,8 @@ pub(crate) struct BlockRead {
     pub(crate) level: u8,
     pub(crate) mirror: u32,
     pub(crate) epoch: u64,
+    /// The I/O priority the read's bio carries.
+    pub(crate) ioprio: IoPriority,
 }
 
 /// A key range `[start, end)` of one tree.
