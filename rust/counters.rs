@@ -48,6 +48,11 @@ pub(crate) static BLOCKS_STALE: Counter = Counter::new();
 pub(crate) static BLOCKS_CANCELLED: Counter = Counter::new();
 /// Failed reads retried from another copy (another mirror's device).
 pub(crate) static BLOCKS_RETRIED: Counter = Counter::new();
+/// Nodes whose children were looked at for a request, by the machine's
+/// pass, and by any other context (btrfs's end io worker, say): the
+/// latter must stay 0.
+pub(crate) static NODES_EXPANDED: Counter = Counter::new();
+pub(crate) static NODES_EXPANDED_OUTSIDE_PASS: Counter = Counter::new();
 /// Blocks freed; `blocks_queued` minus this is the blocks the module holds.
 pub(crate) static BLOCKS_FREED: Counter = Counter::new();
 /// Requests allocated and freed: the difference is the requests the module
@@ -70,6 +75,12 @@ pub(crate) fn show(out: &mut impl Write) -> core::fmt::Result {
     writeln!(out, "blocks_stale {}", BLOCKS_STALE.get())?;
     writeln!(out, "blocks_cancelled {}", BLOCKS_CANCELLED.get())?;
     writeln!(out, "blocks_retried {}", BLOCKS_RETRIED.get())?;
+    writeln!(out, "nodes_expanded {}", NODES_EXPANDED.get())?;
+    writeln!(
+        out,
+        "nodes_expanded_outside_pass {}",
+        NODES_EXPANDED_OUTSIDE_PASS.get()
+    )?;
     // Freed is read first: a free counted after the read of its allocation
     // would make the difference negative.
     let freed = REQUESTS_FREED.get();

@@ -608,7 +608,13 @@ impl FsState {
     /// is no longer what the link's parent pointed to, or
     /// [`Outcome::NoMemory`].
     fn queue_children(&self, tb: &TreeBlock, block: &Block, link: &Link) -> Result<(), Outcome> {
+        // Only the machine's own pass expands nodes; the end io hook never
+        // does (it runs in btrfs's end io worker). Counted, not assumed.
+        if !self.work.is_running_here() {
+            counters::NODES_EXPANDED_OUTSIDE_PASS.inc();
+        }
         let wants = Self::wanted_children(tb, block, link)?;
+        counters::NODES_EXPANDED.inc();
         let request = &link.request;
         // Counted before the parent's own link is released.
         request.add_outstanding(wants.len() as u64);

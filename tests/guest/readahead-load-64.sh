@@ -3,8 +3,10 @@
 # single, DUP), several trees, live and commit roots, round after round for
 # a bounded time. Every request's own result is checked: it read or found
 # in memory every block of its tree (as dump-tree counts them), with no
-# error. Afterwards the module holds no request and no block and the
-# kernel's unreclaimable slab memory is back to where it started.
+# error. Nodes are expanded only in the module's own pass, never in
+# btrfs's end io worker. Afterwards the module holds no request and no
+# block and the kernel's unreclaimable slab memory is back to where it
+# started.
 # disks: 4x1G
 # timeout: 1200
 # mem: 3072
@@ -94,6 +96,9 @@ done1=$(counter requests_done)
 expect_eq "requests completed" $((rounds * 64)) $((done1 - done0))
 echo "ok: $rounds rounds of 64 requests in $duration s, each complete with no error, up to $peak active at once"
 [ "$peak" -ge $floor ] || fail "never more than $peak requests at once"
+[ "$(counter nodes_expanded)" -gt 0 ] || fail "no node expanded"
+expect_eq "nodes expanded outside the module's pass (of $(counter nodes_expanded))" 0 \
+	"$(counter nodes_expanded_outside_pass)"
 expect_eq "requests held" 0 "$(counter requests_live)"
 expect_eq "blocks held" 0 "$(counter blocks_live)"
 drop_caches
