@@ -1,6 +1,7 @@
 #!/bin/bash
 # Requests in flight on slow disks: rmmod is refused while they run, and
-# unmount drains them cleanly; afterwards the module unloads.
+# unmount drains them cleanly, also with the passes taking full batches of
+# starts (64 reads in flight per device); afterwards the module unloads.
 # disks: 2x1G
 # kernel: debug kasan
 # timeout: 600
@@ -25,6 +26,21 @@ echo "ok: unmount cancelled $(counter blocks_cancelled) queued blocks"
 expect_eq "requests active" 0 "$(counter requests_active)"
 expect_eq "requests held" 0 "$(counter requests_live)"
 expect_eq "blocks held" 0 "$(counter blocks_live)"
+
+say "unmount with full batches of starts"
+echo 64 > /sys/module/btrfs_reada/parameters/max_in_flight
+drop_caches
+mount /dev/mapper/slow_vda $MNT
+for t in fs extent fs csum; do reada $MNT --tree $t --detach > /dev/null; done
+sleep 1
+in_flight=$(dev_counter_sum in_flight)
+echo "reads in flight at unmount: $in_flight"
+[ "$in_flight" -ge 16 ] || fail "only $in_flight reads in flight: no full batch of starts"
+umount $MNT
+expect_eq "requests active" 0 "$(counter requests_active)"
+expect_eq "requests held" 0 "$(counter requests_live)"
+expect_eq "blocks held" 0 "$(counter blocks_live)"
+echo 6 > /sys/module/btrfs_reada/parameters/max_in_flight
 unload_module
 echo "ok: module unloads once the requests are gone"
 load_module
