@@ -22,6 +22,11 @@ impl Counter {
         self.0.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Raises the count to `v` if it is below: for a peak.
+    fn raise_to(&self, v: u64) {
+        self.0.fetch_max(v, Ordering::Relaxed);
+    }
+
     fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
@@ -33,7 +38,7 @@ pub(crate) static REQUESTS_STARTED: Counter = Counter::new();
 pub(crate) static REQUESTS_DONE: Counter = Counter::new();
 /// Blocks entered into a device queue (a block wanted by several requests
 /// at once is queued once).
-pub(crate) static BLOCKS_QUEUED: Counter = Counter::new();
+static BLOCKS_QUEUED: Counter = Counter::new();
 /// Blocks read from disk by the module.
 pub(crate) static BLOCKS_READ: Counter = Counter::new();
 /// Queued blocks found already in memory when their turn came: no I/O.
@@ -53,12 +58,23 @@ pub(crate) static BLOCKS_RETRIED: Counter = Counter::new();
 /// latter must stay 0.
 pub(crate) static NODES_EXPANDED: Counter = Counter::new();
 pub(crate) static NODES_EXPANDED_OUTSIDE_PASS: Counter = Counter::new();
+/// The most blocks held at once (see [`block_queued`]).
+static BLOCKS_LIVE_PEAK: Counter = Counter::new();
 /// Blocks freed; `blocks_queued` minus this is the blocks the module holds.
 pub(crate) static BLOCKS_FREED: Counter = Counter::new();
 /// Requests allocated and freed: the difference is the requests the module
 /// holds (a finished request lives until its waiter has read its counts).
 pub(crate) static REQUESTS_CREATED: Counter = Counter::new();
 pub(crate) static REQUESTS_FREED: Counter = Counter::new();
+
+/// Counts a block entered into the machine, and the peak of blocks held.
+pub(crate) fn block_queued() {
+    BLOCKS_QUEUED.inc();
+    // Freed is read after queued: a race can only make the peak low by
+    // the blocks freed in between, never report more than were held.
+    let live = BLOCKS_QUEUED.get().saturating_sub(BLOCKS_FREED.get());
+    BLOCKS_LIVE_PEAK.raise_to(live);
+}
 
 /// Writes the module-wide counters, one `name value` per line.
 pub(crate) fn show(out: &mut impl Write) -> core::fmt::Result {
@@ -94,5 +110,6 @@ pub(crate) fn show(out: &mut impl Write) -> core::fmt::Result {
         out,
         "blocks_live {}",
         BLOCKS_QUEUED.get().saturating_sub(freed)
-    )
+    )?;
+    writeln!(out, "blocks_live_peak {}", BLOCKS_LIVE_PEAK.get())
 }

@@ -765,7 +765,7 @@ impl Machine {
                 dev.picker.refile(zone);
             }
         }
-        counters::BLOCKS_QUEUED.inc();
+        counters::block_queued();
     }
 
     /// Takes the next block for every device with a free read slot and
