@@ -69,7 +69,7 @@ out=$(su nobody -s /bin/sh -c "reada-fuzz $MNT --unprivileged --calls 500 --seed
 echo "$out"
 echo "ok: nobody only got EPERM and ENOTTY"
 
-for i in $(seq 1 60); do [ "$(counter requests_active)" = 0 ] && break; sleep 1; done
+wait_requests_end 60
 expect_eq "requests active" 0 "$(counter requests_active)"
 umount $MNT
 expect_eq "requests held" 0 "$(counter requests_live)"

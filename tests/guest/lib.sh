@@ -132,6 +132,16 @@ counter() {
 	echo "$v"
 }
 
+# wait_requests_end SECONDS: wait up to SECONDS for every request of the
+# module to end (detached ones end on their own); the caller checks
+wait_requests_end() {
+	local i
+	for ((i = 0; i < $1; i++)); do
+		[ "$(counter requests_active)" = 0 ] && return 0
+		sleep 1
+	done
+}
+
 # dev_counter_sum FIELD: FIELD (reads, bytes, errors) of every device the
 # module counts, summed (0 before the module has read from any)
 dev_counter_sum() {

@@ -73,7 +73,7 @@ echo "ok: 24 cold readaheads under injected failures: $ok succeeded, $enomem ENO
 [ "$enomem" -gt 0 ] || fail "no request saw an injected failure"
 
 say "after the failures"
-for i in $(seq 1 30); do [ "$(counter requests_active)" = 0 ] && break; sleep 1; done
+wait_requests_end 30
 expect_eq "requests active" 0 "$(counter requests_active)"
 expect_eq "requests held" 0 "$(counter requests_live)"
 expect_eq "blocks held" 0 "$(counter blocks_live)"

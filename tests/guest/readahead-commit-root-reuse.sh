@@ -57,14 +57,14 @@ for round in $(seq 1 $rounds); do
 	touch /tmp/stop
 	wait $wpid
 	# Detached requests end on their own before the next unmount.
-	for i in $(seq 1 120); do [ "$(counter requests_active)" = 0 ] && break; sleep 1; done
+	wait_requests_end 120
 done
 stale=$(($(counter blocks_stale) - stale0))
 read=$(($(counter blocks_read) - read0))
 echo "$rounds rounds: $read blocks read, $stale stale links cut"
 [ "$stale" -gt 0 ] || fail "no request was cut by a commit: the writer did not race the readahead"
 [ "$read" -gt 0 ] || fail "every request was cut before it read anything"
-for i in $(seq 1 120); do [ "$(counter requests_active)" = 0 ] && break; sleep 1; done
+wait_requests_end 120
 expect_eq "requests active" 0 "$(counter requests_active)"
 umount $MNT
 expect_eq "requests held" 0 "$(counter requests_live)"

@@ -66,7 +66,7 @@ during() {
 	echo "ok: $what ($(($(date +%s) - t0)) s) with readaheads beside it: $(cat /tmp/loop.log)," \
 		"$(($(counter requests_done) - requests)) requests done"
 	[ $(($(counter requests_done) - requests)) -gt 0 ] || fail "$what: no readahead ran during it"
-	for i in $(seq 1 60); do [ "$(counter requests_active)" = 0 ] && break; sleep 1; done
+	wait_requests_end 60
 	expect_eq "$what: requests active" 0 "$(counter requests_active)"
 }
 

@@ -30,12 +30,8 @@ traced() {
 
 # wait_idle: wait for every detached request to end
 wait_idle() {
-	local i
-	for i in $(seq 1 120); do
-		[ "$(counter requests_active)" = 0 ] && return
-		sleep 0.5
-	done
-	fail "detached readahead did not end"
+	wait_requests_end 60
+	expect_quiet "detached requests active" 0 "$(counter requests_active)"
 }
 
 # meta_sectors_by_prio: "CLASS,LEVEL SECTORS" for each I/O priority of the

@@ -71,7 +71,7 @@ round() {
 slab() { awk '/^SUnreclaim:/ { print $2 }' /proc/meminfo; }
 # A first round sizes btrfs's own caches; measure from there.
 round > /dev/null
-for i in $(seq 1 60); do [ "$(counter requests_active)" = 0 ] && break; sleep 1; done
+wait_requests_end 60
 drop_caches
 slab0=$(slab)
 done0=$(counter requests_done)
@@ -90,7 +90,7 @@ while [ $SECONDS -lt $end ]; do
 	[ "$p" -gt $peak ] && peak=$p
 	rounds=$((rounds + 1))
 done
-for i in $(seq 1 120); do [ "$(counter requests_active)" = 0 ] && break; sleep 1; done
+wait_requests_end 120
 expect_eq "requests active" 0 "$(counter requests_active)"
 done1=$(counter requests_done)
 expect_eq "requests completed" $((rounds * 64)) $((done1 - done0))

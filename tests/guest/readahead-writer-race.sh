@@ -68,7 +68,7 @@ race() {
 	rm -f /tmp/stop
 	echo "ok: $nodesize: $rounds rounds of 5 readaheads against a writer, no error, $(($(counter blocks_stale) - stale0)) stale links cut"
 	# Detached requests end on their own.
-	for i in $(seq 1 60); do [ "$(counter requests_active)" = 0 ] && break; sleep 1; done
+	wait_requests_end 60
 	expect_eq "requests active" 0 "$(counter requests_active)"
 	umount $MNT
 	expect_eq "requests held" 0 "$(counter requests_live)"
