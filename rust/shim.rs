@@ -176,10 +176,10 @@ impl FsInfo {
     /// `end_io` hook. The block's generation is not checked here: callers
     /// compare it with what each parent expects ([`TreeBlock::lock_node`]).
     ///
-    /// Fails with `ESTALE`, reading nothing, once the commit roots were
-    /// switched after `epoch` (the [`TreeRoot::epoch`] the block was
-    /// reached from), or if the block is newer than the last commit and
-    /// not in memory. May sleep.
+    /// Reads nothing once the commit roots were switched after `epoch`
+    /// (the [`TreeRoot::epoch`] the block was reached from), nor for a
+    /// block newer than the last commit: such a block is returned only if
+    /// it is in memory, else this fails with `ESTALE`. May sleep.
     pub(crate) fn read_block(&self, block: &BlockRead) -> Result<ReadStart> {
         let mut eb = core::ptr::null_mut();
         // SAFETY: `self` is live by the type invariant; `eb` is a valid place
