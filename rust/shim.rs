@@ -16,7 +16,7 @@
 //! Devices are named by devid, never by pointer: the module holds nothing
 //! that device removal or replace could free under it.
 //!
-//! [`include/linux/btrfs_reada.h`]: ../../patches/0007-btrfs-add-the-shim-the-tree-readahead-module-reads-b.patch
+//! [`include/linux/btrfs_reada.h`]: ../../patches/0008-btrfs-add-the-shim-the-tree-readahead-module-reads-b.patch
 
 use core::ptr::NonNull;
 use kernel::bindings;
