@@ -6,26 +6,17 @@
 # the metadata. Every waited request ends with no error, every request
 # ends, nothing is held afterwards, no btrfs message reaches the console
 # (the harness fails on any), scrub finds nothing and btrfs check is clean.
-# On the KASAN kernel: a smaller filesystem, replace and balance only.
 # The module read from the spare once the replace had finished (it maps
 # every block afresh, so it follows the chunks to their new devices).
 # disks: 4x1G
 # timeout: 900
-# kernel: debug kasan
 . /tests/lib.sh
 load_module
 mkfs.btrfs -q -f -n 4096 -m raid1 -d raid1 /dev/vda /dev/vdb
 mount /dev/vda $MNT
-# On the (ten times slower) KASAN kernel: a smaller filesystem, and no
-# device removal (it relocates every chunk).
-if kasan_kernel; then
-	fill_files $MNT/a 600 5000
-	size=$((4 * 1048576))
-else
-	populate $MNT
-	size=$((32 * 1048576))
-fi
+populate $MNT
 # Data to move, so that each operation lasts for several readaheads.
+size=$((32 * 1048576))
 head -c $size /dev/urandom > $MNT/big
 sync
 
@@ -82,12 +73,10 @@ expect_eq "extent readahead after the replace: errors" 0 "$(json_field errors "$
 [ "$(sectors_read /dev/vdc)" -gt "$spare0" ] || fail "nothing was read from the spare"
 dm_retable spare "0 $(blockdev --getsz /dev/vdc) linear /dev/vdc 0"
 
-if ! kasan_kernel; then
-	say "remove devid 1, its chunks moving to a new device"
-	btrfs device add -f /dev/vdd $MNT
-	during "device remove" btrfs device remove 1 $MNT
-	btrfs filesystem show $MNT | grep -q /dev/vda && fail "/dev/vda is still in the filesystem"
-fi
+say "remove devid 1, its chunks moving to a new device"
+btrfs device add -f /dev/vdd $MNT
+during "device remove" btrfs device remove 1 $MNT
+btrfs filesystem show $MNT | grep -q /dev/vda && fail "/dev/vda is still in the filesystem"
 
 say "balance the metadata"
 # Writes to the spare take 100 ms again, so that the balance lasts.
