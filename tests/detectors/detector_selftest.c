@@ -2,9 +2,11 @@
 /*
  * Provokes one report of a kernel detector that the test harness relies on,
  * so that the harness's self-tests (tests/guest/harness-catches-*.sh) can
- * show that a run with such a report fails. Loaded with provoke=NAME; the
- * load always fails with -ECANCELED once the report is provoked, so nothing
- * stays loaded.
+ * show that a run with such a report fails. Loaded with provoke=NAME, it
+ * provokes the report during the load and then stays loaded, doing nothing,
+ * until the test removes it. (A failed load would not do: busybox insmod
+ * retries a failed finit_module() with init_module(), which provokes the
+ * report a second time.)
  *
  *   lockdep       two mutexes taken in both orders (no deadlock happens)
  *   atomic-sleep  a GFP_KERNEL allocation with a spinlock held
@@ -12,10 +14,11 @@
  *   rcu-stall     a CPU kept busy with preemption off for stall_secs
  */
 
-#include <linux/delay.h>
+#include <linux/jiffies.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/preempt.h>
+#include <linux/rcupdate.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
@@ -24,9 +27,9 @@ static char *provoke = "";
 module_param(provoke, charp, 0444);
 MODULE_PARM_DESC(provoke, "lockdep, atomic-sleep, leak or rcu-stall");
 
-static unsigned int stall_secs = 10;
+static unsigned int stall_secs = 20;
 module_param(stall_secs, uint, 0444);
-MODULE_PARM_DESC(stall_secs, "seconds rcu-stall keeps its CPU (default 10)");
+MODULE_PARM_DESC(stall_secs, "seconds rcu-stall keeps its CPU (default 20)");
 
 static DEFINE_MUTEX(first_lock);
 static DEFINE_MUTEX(second_lock);
@@ -71,11 +74,19 @@ static void provoke_leak(void)
 
 static void provoke_rcu_stall(void)
 {
-	unsigned int i;
+	unsigned long end;
 
 	preempt_disable();
-	for (i = 0; i < stall_secs * 10; i++)
-		mdelay(100);
+	/*
+	 * A stall is only reported while a grace period waits for this CPU:
+	 * make sure one is requested, since an idle guest may have none.
+	 * Count jiffies rather than calibrated delay loops, which TCG on a
+	 * busy host can run faster than the clock.
+	 */
+	start_poll_synchronize_rcu();
+	end = jiffies + stall_secs * HZ;
+	while (time_before(jiffies, end))
+		cpu_relax();
 	preempt_enable();
 }
 
@@ -92,9 +103,14 @@ static int __init detector_selftest_init(void)
 	else
 		return -EINVAL;
 	pr_info("detector_selftest: provoked %s\n", provoke);
-	return -ECANCELED;
+	return 0;
 }
 module_init(detector_selftest_init);
+
+static void __exit detector_selftest_exit(void)
+{
+}
+module_exit(detector_selftest_exit);
 
 MODULE_DESCRIPTION("Provokes kernel detector reports for the test harness's self-tests");
 MODULE_LICENSE("GPL");

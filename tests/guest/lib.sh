@@ -177,13 +177,15 @@ scrub_field() { echo "$2" | awk -v n="$1:" '!found && $1 == n { print $2; found 
 # --- the harness's own self-tests ---
 
 # provoke_detector NAME [PARAM=VALUE...]: load the detector self-test module
-# (tests/detectors), which provokes the kernel report NAME and then refuses
-# to load
+# (tests/detectors), which provokes the kernel report NAME while it loads,
+# then unload it
 provoke_detector() {
 	local name=$1 out
 	shift
-	out=$(insmod /reada/detector_selftest.ko provoke="$name" "$@" 2>&1) &&
-		fail "detector_selftest loaded: $out"
-	dmesg | grep -q "detector_selftest: provoked $name" || fail "detector_selftest did not provoke $name: $out"
+	out=$(insmod /reada/detector_selftest.ko provoke="$name" "$@" 2>&1) ||
+		fail "detector_selftest did not load: $out"
+	rmmod detector_selftest || fail "detector_selftest did not unload"
+	[ "$(dmesg | grep -c "detector_selftest: provoked $name")" = 1 ] ||
+		fail "detector_selftest did not provoke $name exactly once: $out"
 	echo "provoked $name"
 }
