@@ -139,7 +139,9 @@ lint-tools:
 # is built once and cached in build/bench. Knobs: BENCH_RUNS=N (runs of each
 # job and mode), BENCH_SPEED_FACTOR=F (disksim --speed-factor),
 # BENCH_MAX_IN_FLIGHT=N (the module's max_in_flight), BENCH_JOBS='extent csum
-# both scrub'. The last line printed is the path of the JSON with every figure.
+# both scrub', BENCH_COMPARE_MODULE=KO (another build of the module, for the
+# release kernel: tree jobs also run its readahead, as mode readahead-cmp).
+# The last line printed is the path of the JSON with every figure.
 .PHONY: bench
 bench:
 	@$(MAKE) --no-print-directory KVARIANT=release all
@@ -148,4 +150,5 @@ bench:
 		$(if $(BENCH_RUNS),--runs $(BENCH_RUNS)) \
 		$(if $(BENCH_SPEED_FACTOR),--speed-factor $(BENCH_SPEED_FACTOR)) \
 		$(if $(BENCH_MAX_IN_FLIGHT),--max-in-flight $(BENCH_MAX_IN_FLIGHT)) \
+		$(if $(BENCH_COMPARE_MODULE),--compare-module $(BENCH_COMPARE_MODULE)) \
 		$(if $(BENCH_JOBS),--jobs $(BENCH_JOBS))

@@ -7,6 +7,8 @@
 # For BENCH_RUNS rounds, for each job in BENCH_JOBS, for each of its modes,
 # from a cold cache (unmount, drop caches, mount):
 #   extent, csum  one `reada --tree T --mode M`, M = plain, forward, readahead
+#                 (and with BENCH_COMPARE, readahead-cmp: the readahead of
+#                 another build of the module, /job/compare.ko)
 #   both          extent and csum at once (two processes), same modes
 #   scrub         `btrfs scrub start -B` without the module (stock) and with it
 # Around each run the guest prints a mark and waits for the host's
@@ -33,11 +35,19 @@ info cpus "$(nproc)"
 info scheduler "$(cat /sys/block/vda/queue/scheduler)"
 info nr_requests "$(cat /sys/block/vda/queue/nr_requests)"
 
+# load_module [KO]: the module (or the build KO of it) loaded, and no other
+loaded=
 load_module() {
-	[ -d /sys/module/btrfs_reada ] && return
-	insmod $module ${BENCH_MAX_IN_FLIGHT:+max_in_flight=$BENCH_MAX_IN_FLIGHT}
+	local ko=${1:-$module}
+	[ "$loaded" = "$ko" ] && return
+	unload_module
+	insmod "$ko" ${BENCH_MAX_IN_FLIGHT:+max_in_flight=$BENCH_MAX_IN_FLIGHT}
+	loaded=$ko
 }
-unload_module() { [ ! -d /sys/module/btrfs_reada ] || rmmod btrfs_reada; }
+unload_module() {
+	[ ! -d /sys/module/btrfs_reada ] || rmmod btrfs_reada
+	loaded=
+}
 load_module
 info max_in_flight "$(cat /sys/module/btrfs_reada/parameters/max_in_flight)"
 
@@ -83,7 +93,7 @@ scrub_json() {
 modes_of() {
 	case $1 in
 	scrub) echo stock module ;;
-	*) echo plain forward readahead ;;
+	*) echo plain forward readahead ${BENCH_COMPARE:+readahead-cmp} ;;
 	esac
 }
 
@@ -94,12 +104,12 @@ run_job() {
 	t0=$EPOCHREALTIME
 	case $job in
 	extent | csum)
-		reada $mnt --tree "$job" --mode "$mode" --json > /tmp/out.1
+		reada $mnt --tree "$job" --mode "${mode%-cmp}" --json > /tmp/out.1
 		;;
 	both)
-		reada $mnt --tree extent --mode "$mode" --json > /tmp/out.1 &
+		reada $mnt --tree extent --mode "${mode%-cmp}" --json > /tmp/out.1 &
 		local extent=$!
-		reada $mnt --tree csum --mode "$mode" --json > /tmp/out.2 &
+		reada $mnt --tree csum --mode "${mode%-cmp}" --json > /tmp/out.2 &
 		wait $extent
 		wait $!
 		;;
@@ -123,6 +133,7 @@ for ((round = 1; round <= BENCH_RUNS; round++)); do
 		for mode in $(modes_of "$job"); do
 			case $job/$mode in
 			scrub/stock) unload_module ;;
+			*/readahead-cmp) load_module /job/compare.ko ;;
 			*) load_module ;;
 			esac
 			cold_mount

@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -112,6 +113,11 @@ def run_session(args, spec, fixture_dir, out):
         env = {"BENCH_DISKS": spec.disks, "BENCH_RUNS": args.runs, "BENCH_JOBS": " ".join(args.jobs)}
         if args.max_in_flight:
             env["BENCH_MAX_IN_FLIGHT"] = args.max_in_flight
+        if args.compare_module:
+            compare = workdir / "compare.ko"
+            shutil.copy(args.compare_module, compare)
+            cmd += ["--file", str(compare)]
+            env["BENCH_COMPARE"] = 1
         cmd += [a for k, v in env.items() for a in ("--env", f"{k}={v}")]
         proc = subprocess.Popen(cmd)
         for line in follow(workdir / "output.log", proc):
@@ -209,6 +215,9 @@ def main():
     p.add_argument("--speed-factor", type=float,
                    help="disksim --speed-factor: simulated time x F = wall time (default: the variant's)")
     p.add_argument("--max-in-flight", type=int, help="the module's max_in_flight (default: its own)")
+    p.add_argument("--compare-module", metavar="KO",
+                   help="another build of the module (for the same kernel): tree jobs also run its "
+                        "readahead, as mode readahead-cmp, alternating with the initramfs's")
     p.add_argument("--jobs", nargs="+", choices=report.JOBS, default=list(report.JOBS))
     p.add_argument("--disksim-arg", action="append", default=[], metavar="ARG",
                    help="extra disksim argument, e.g. --disksim-arg=--reorder=sptf; repeatable")

@@ -38,7 +38,9 @@ from fixture import chunk_of
 
 JOBS = ("extent", "csum", "both", "scrub")
 MODES = {"scrub": ("stock", "module")}
-TREE_MODES = ("plain", "forward", "readahead")
+# readahead-cmp: the readahead of another build of the module, given to
+# bench.py with --compare-module (absent otherwise).
+TREE_MODES = ("plain", "forward", "readahead", "readahead-cmp")
 TREES_OF_JOB = {"extent": ("extent",), "csum": ("csum",), "both": ("extent", "csum")}
 
 
@@ -149,6 +151,17 @@ def add_sweep_limits(entries, layout, sweep):
         e["fraction_of_sweep_limit"] = limit / e["seconds"]["median"] if limit else None
 
 
+def check_equal_work(job, runs):
+    """Every run of a tree job visits the same blocks of each tree, whatever
+    its mode: a mode that did less work would look faster."""
+    if job == "scrub":
+        return
+    visited = {(m, i): tuple(x["blocks_visited"] for x in r["reada"]) for m, rs in runs.items()
+               for i, r in enumerate(rs)}
+    if len(set(visited.values())) != 1:
+        raise RuntimeError(f"unequal work in job {job}: blocks visited per run {visited}")
+
+
 def aggregate(raw, snapshots, layout, rate, disks):
     """One entry per job and mode, in JOBS and mode order.
 
@@ -158,9 +171,10 @@ def aggregate(raw, snapshots, layout, rate, disks):
     """
     entries = []
     for job in JOBS:
-        runs = {m: [r for r in raw if r["job"] == job and r["mode"] == m] for m in modes_of(job)}
-        if not any(runs.values()):
+        runs = {m: rs for m in modes_of(job) if (rs := [r for r in raw if r["job"] == job and r["mode"] == m])}
+        if not runs:
             continue
+        check_equal_work(job, runs)
         baseline, forward = modes_of(job)[0], ("forward" if job != "scrub" else None)
         limit, blocks = limit_seconds(job, runs[baseline], layout, rate)
         medians = {m: statistics.median(r["seconds"] for r in rs) for m, rs in runs.items()}
@@ -191,7 +205,7 @@ def aggregate(raw, snapshots, layout, rate, disks):
 def table(entries):
     """The results as a fixed-width text table."""
     names = list(entries[0]["disk_busy"]) if entries else []
-    head = (f"{'job':<7} {'mode':<10} {'seconds (min-max)':>24} {'x plain':>8} {'x fwd':>6} "
+    head = (f"{'job':<7} {'mode':<13} {'seconds (min-max)':>21} {'x plain':>8} {'x fwd':>6} "
             f"{'limit':>8} {'of limit':>8} {'sweep':>7} {'of sweep':>8}  busy "
             + " ".join(n.replace("disk", "d") for n in names))
     lines = [head, "-" * len(head)]
@@ -204,7 +218,7 @@ def table(entries):
         else:
             sweep = f"{'-':>7} {'-':>8}"
         lines.append(
-            f"{e['job']:<7} {e['mode']:<10} {s['median']:>9.2f} ({s['min']:.2f}-{s['max']:.2f})".ljust(43)
+            f"{e['job']:<7} {e['mode']:<13} {s['median']:>9.2f} ({s['min']:.2f}-{s['max']:.2f})".ljust(43)
             + f" {e['speedup_vs_plain']:>8.2f} {fwd:>6} {e['limit_seconds']:>8.3f}"
             f" {100 * e['fraction_of_limit']:>7.1f}% {sweep}  {busy}")
     lines.append("(x plain: speedup over the plain walk, for scrub over scrub without the module;"
@@ -214,7 +228,7 @@ def table(entries):
     return "\n".join(lines)
 
 
-COLORS = {"plain": "#9e9e9e", "forward": "#f0a030", "readahead": "#2f7ed8",
+COLORS = {"plain": "#9e9e9e", "forward": "#f0a030", "readahead": "#2f7ed8", "readahead-cmp": "#7cb5ec",
           "stock": "#9e9e9e", "module": "#2f7ed8"}
 
 

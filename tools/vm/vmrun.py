@@ -86,14 +86,17 @@ def find_splats(console_text, expected_console=()):
     return found
 
 
-def make_job_archive(workdir, script, extra_env):
-    """A cpio archive with /job/run (the script) and /job/env."""
+def make_job_archive(workdir, script, extra_env, files=()):
+    """A cpio archive with /job/run (the script), /job/env and the extra
+    files (under their own names)."""
     job = workdir / "jobroot" / "job"
     if job.parent.exists():
         shutil.rmtree(job.parent)
     job.mkdir(parents=True)
     shutil.copy(script, job / "run")
     os.chmod(job / "run", 0o755)
+    for extra in files:
+        shutil.copy(extra, job / Path(extra).name)
     with open(job / "env", "w") as f:
         for k, v in extra_env.items():
             f.write(f"export {k}='{v}'\n")
@@ -162,7 +165,9 @@ def run(args):
 
     initrd = Path(args.initramfs)
     if args.script:
-        job = make_job_archive(workdir, args.script, dict(e.split("=", 1) for e in args.env))
+        job = make_job_archive(
+            workdir, args.script, dict(e.split("=", 1) for e in args.env), args.file
+        )
         initrd = workdir / "run.cpio"
         with open(initrd, "wb") as out:
             for part in (args.initramfs, job):
@@ -243,6 +248,8 @@ def main():
                    help="extra raw QEMU -drive spec (e.g. an NBD disk); repeatable")
     p.add_argument("--env", action="append", default=[], metavar="K=V",
                    help="variable for the guest script (/job/env); repeatable")
+    p.add_argument("--file", action="append", default=[], metavar="PATH",
+                   help="a file for the guest script, as /job/NAME; repeatable")
     p.add_argument("--workdir", required=True, help="folder for disks and logs")
     p.add_argument("--timeout", type=float, default=600, help="seconds (default 600)")
     p.add_argument("--mem", type=int, default=2048, help="guest MiB (default 2048)")

@@ -1,0 +1,97 @@
+#!/bin/bash
+# Guest script: two builds of the module side by side in one VM, on the same
+# trees, alternated round by round: /job/before.ko and /job/after.ko.
+#
+# memory  one request over an fs tree of more than 10,000 4 KiB nodes, read
+#         through dm-delay (5 ms per read) so that its queue fills: the most
+#         blocks held at once (blocks_live_peak) and the unreclaimable slab
+#         memory per block held at the sample holding the most, btrfs's own
+#         extent buffers for the blocks read so far taken out (as the test
+#         readahead-memory measures it).
+# cpu     the same tree wholly in memory: blocks/s of the readahead (no I/O,
+#         so pure overhead), beside the plain walk.
+#
+# Host side (the release kernel for real figures; the modules built against
+# it):
+#   python3 tools/vm/vmrun.py --kernel build/linux-release/arch/x86/boot/bzImage \
+#     --initramfs build/initramfs-release.cpio --workdir build/vm/module-compare \
+#     --disk 1G --mem 2048 --timeout 3600 --file BEFORE/before.ko \
+#     --file AFTER/after.ko --script tools/measure/module-compare.sh
+set -euo pipefail
+. /tests/lib.sh
+ROUNDS=${ROUNDS:-3}
+builds="before after"
+for b in $builds; do
+	[ -f /job/$b.ko ] || fail "missing /job/$b.ko"
+done
+
+use() { # use BUILD: load that build of the module
+	[ ! -d /sys/module/btrfs_reada ] || rmmod btrfs_reada
+	insmod /job/$1.ko
+}
+
+fill_files /tmp/root/d 11000 2000
+mkfs.btrfs -q -f -n 4096 -m single -d single --rootdir /tmp/root /dev/vda
+rm -rf /tmp/root
+tree_blocks=$(dump_tree_blocks /dev/vda fs)
+echo "fs tree: $tree_blocks blocks"
+# btrfs's extent buffer object size (the release kernel has no slabinfo)
+eb_size=$(cat /sys/kernel/slab/btrfs_extent_buffer/slab_size 2> /dev/null ||
+	awk '$1 == "btrfs_extent_buffer" { print $4 }' /proc/slabinfo)
+[ -n "$eb_size" ] || fail "no size for btrfs_extent_buffer"
+echo "extent buffer: $eb_size bytes"
+
+unreclaimable() { awk '$1 == "SUnreclaim:" { print $2 }' /proc/meminfo; }
+
+echo "== memory: one request, 5 ms per read"
+dm_delayed slow /dev/vda 5
+printf '%-7s %5s %10s %12s %14s\n' build round peak "held@max" "bytes/block"
+for round in $(seq "$ROUNDS"); do
+	for b in $builds; do
+		use $b
+		mount /dev/mapper/slow $MNT
+		drop_caches
+		base=$(unreclaimable)
+		read0=$(counter blocks_read)
+		rm -f /tmp/stop /tmp/samples
+		(
+			while [ ! -e /tmp/stop ]; do
+				echo "$(counter blocks_live) $(($(counter blocks_read) - read0)) $(unreclaimable)" >> /tmp/samples
+				sleep 0.3
+			done
+		) &
+		spid=$!
+		out=$(reada $MNT --tree fs --json)
+		touch /tmp/stop
+		wait $spid
+		expect_eq "blocks visited" "$tree_blocks" "$(json_field blocks_visited "$out")"
+		set -- $(sort -n -k1 /tmp/samples | tail -1)
+		live=$1 read=$2 kb=$3
+		per_block=$((((kb - base) * 1024 - read * eb_size) / live))
+		printf '%-7s %5s %10s %12s %14s\n' $b $round "$(counter blocks_live_peak)" $live $per_block
+		umount $MNT
+	done
+done
+dmsetup remove slow
+
+echo "== cpu: the tree wholly in memory"
+mount /dev/vda $MNT
+reada $MNT --tree fs --mode plain > /dev/null # warm everything
+printf '%-10s %5s %8s %6s %10s\n' run round blocks read "blocks/s"
+for round in $(seq "$ROUNDS"); do
+	for run in plain $builds; do
+		case $run in
+		plain) mode=plain ;;
+		*) mode=readahead && use $run ;;
+		esac
+		out=$(reada $MNT --tree fs --mode $mode --json)
+		n=$(json_field blocks_visited "$out")
+		ns=$(json_field elapsed_ns "$out")
+		expect_eq "blocks visited ($run)" "$tree_blocks" "$n"
+		expect_eq "blocks read ($run)" 0 "$(json_field blocks_read "$out")"
+		printf '%-10s %5s %8s %6s %10s\n' $run $round $n 0 $((n * 1000000000 / ns))
+	done
+done
+umount $MNT
+rmmod btrfs_reada
+echo "== done"
