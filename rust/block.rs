@@ -95,7 +95,38 @@ pub(crate) struct Block {
     pub(crate) arrived_node: Option<ArrivedNode>,
 }
 
+/// Most copies a block can have (RAID1C4).
+pub(crate) const MAX_COPIES: usize = 4;
+
+/// The devices of a block's usable copies, each once: a small set that
+/// needs no allocation.
+#[derive(Clone, Copy)]
+pub(crate) struct DeviceSet {
+    devids: [u64; MAX_COPIES],
+    len: usize,
+}
+
+impl DeviceSet {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        self.devids.iter().take(self.len).copied()
+    }
+}
+
 impl Block {
+    /// The devices of [`Block::usable_devices`], as a set (at most
+    /// [`MAX_COPIES`]; a block never has more).
+    pub(crate) fn usable_device_set(&self) -> DeviceSet {
+        let mut set = DeviceSet {
+            devids: [0; MAX_COPIES],
+            len: 0,
+        };
+        for (slot, devid) in set.devids.iter_mut().zip(self.usable_devices()) {
+            *slot = devid;
+            set.len += 1;
+        }
+        set
+    }
+
     /// The copies not known to be bad.
     pub(crate) fn usable_copies(&self) -> impl Iterator<Item = &Copy> {
         self.copies.iter().filter(|c| !c.failed)

@@ -13,6 +13,7 @@
 //! for comparison the plain walk (one synchronous read at a time) and the
 //! stock `READA_FORWARD` walk, both of which btrfs implements.
 
+use crate::engine;
 use crate::shim::{FsInfo, Key, TreeRange, WalkCounts};
 use core::mem::size_of;
 use kernel::prelude::*;
@@ -48,9 +49,9 @@ pub(crate) enum Mode {
     Forward,
 }
 
-/// A validated request.
+/// A validated call: the range, and how to go through it.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Request {
+pub(crate) struct Command {
     pub(crate) range: TreeRange,
     pub(crate) mode: Mode,
 }
@@ -71,7 +72,7 @@ fn key_from_user(k: &uapi::btrfs_ioctl_reada_key) -> Result<Key> {
 /// an empty or inverted range (`start >= end`). The tree id is checked when
 /// the tree is looked up (`EINVAL` if it cannot name a tree, `ENOENT` if
 /// there is no such tree).
-fn parse(args: &uapi::btrfs_ioctl_reada_args) -> Result<Request> {
+fn parse(args: &uapi::btrfs_ioctl_reada_args) -> Result<Command> {
     if args.reserved_in.iter().any(|&v| v != 0) {
         return Err(EINVAL);
     }
@@ -90,7 +91,7 @@ fn parse(args: &uapi::btrfs_ioctl_reada_args) -> Result<Request> {
     if start >= end {
         return Err(EINVAL);
     }
-    Ok(Request {
+    Ok(Command {
         range: TreeRange {
             tree_id: args.tree_id,
             start,
@@ -116,13 +117,13 @@ fn set_results(args: &mut uapi::btrfs_ioctl_reada_args, counts: &WalkCounts, ela
 pub(crate) fn handle(fs: &FsInfo, arg: UserPtr) -> Result<i64> {
     let (mut reader, mut writer) = UserSlice::new(arg, size_of::<ReadaArgs>()).reader_writer();
     let mut args: ReadaArgs = reader.read()?;
-    let request = parse(&args.0)?;
+    let command = parse(&args.0)?;
 
     let began = Ktime::ktime_get();
-    let counts = match request.mode {
-        Mode::Plain => fs.walk(&request.range, false)?,
-        Mode::Forward => fs.walk(&request.range, true)?,
-        Mode::Readahead { .. } => crate::readahead(fs, &request)?,
+    let counts = match command.mode {
+        Mode::Plain => fs.walk(&command.range, false)?,
+        Mode::Forward => fs.walk(&command.range, true)?,
+        Mode::Readahead { detach } => engine::readahead(fs, command.range, detach)?,
     };
     let elapsed = (Ktime::ktime_get() - began).to_ns();
 

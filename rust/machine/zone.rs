@@ -15,6 +15,8 @@
 //! zones. Each zone owns exactly one tree node, allocated with the zone, so
 //! refiling never allocates (and may run under a spinlock).
 
+use super::Machine;
+use crate::index::Locked;
 use crate::order::ZonePick;
 use kernel::prelude::*;
 use kernel::rbtree::{RBTree, RBTreeNodeReservation};
@@ -94,5 +96,95 @@ impl ZonePicker {
     /// The end of the best zone with queued blocks, if any.
     pub(crate) fn best(&mut self) -> Option<u64> {
         self.tree.cursor_back().map(|c| c.current().0.end)
+    }
+}
+
+impl Machine {
+    /// The next block device `devid` should read, if it has a free slot:
+    /// the first queued block at or after its read pointer in its current
+    /// zone; when the zone runs dry, the best zone of its picker.
+    pub(super) fn next_for_device(
+        &mut self,
+        ix: &mut Locked<'_>,
+        devid: u64,
+        limit: u32,
+    ) -> Option<u64> {
+        let mut entered = None;
+        loop {
+            let dev = self.devices.get_mut(&devid)?;
+            if dev.in_flight >= limit {
+                return None;
+            }
+            if let Some(zone_end) = dev.current {
+                if let Some(logical) = ix.next_queued(dev.slot, dev.cursor, zone_end) {
+                    return Some(logical);
+                }
+                if entered == Some(zone_end) {
+                    // Just entered, and nothing is queued in it: its count
+                    // is wrong (cannot happen). Repair it rather than pick
+                    // it forever.
+                    if let Some(zone) = ix.zone_mut(dev.slot, zone_end) {
+                        zone.queued = 0;
+                        dev.picker.refile(zone);
+                    }
+                }
+                self.leave_zone(ix, devid);
+                continue;
+            }
+            let zone_end = dev.picker.best()?;
+            if !self.enter_zone(ix, devid, zone_end) {
+                return None;
+            }
+            entered = Some(zone_end);
+        }
+    }
+
+    /// Makes `zone_end` the current zone of `devid` and locks the peers'
+    /// copies of the chunk; false if the device has no such zone.
+    fn enter_zone(&mut self, ix: &mut Locked<'_>, devid: u64, zone_end: u64) -> bool {
+        let Some(dev) = self.devices.get_mut(&devid) else {
+            return false;
+        };
+        let Some(zone) = ix.zone(dev.slot, zone_end) else {
+            return false;
+        };
+        dev.current = Some(zone_end);
+        dev.cursor = zone.start;
+        self.lock_peers(ix, devid, zone_end, true);
+        true
+    }
+
+    /// Leaves the current zone of `devid`, unlocking the peers' copies.
+    fn leave_zone(&mut self, ix: &mut Locked<'_>, devid: u64) {
+        let Some(zone_end) = self.devices.get_mut(&devid).and_then(|d| d.current.take()) else {
+            return;
+        };
+        self.lock_peers(ix, devid, zone_end, false);
+    }
+
+    fn lock_peers(&mut self, ix: &mut Locked<'_>, devid: u64, zone_end: u64, lock: bool) {
+        let Some(slot) = self.devices.get(&devid).map(|d| d.slot) else {
+            return;
+        };
+        let mut i = 0;
+        loop {
+            let peer = match ix.zone(slot, zone_end).and_then(|z| z.peers.get(i)) {
+                Some(p) => *p,
+                None => return,
+            };
+            i += 1;
+            let Some(pdev) = self.devices.get_mut(&peer) else {
+                continue;
+            };
+            let Some(zone) = ix.zone_mut(pdev.slot, zone_end) else {
+                continue;
+            };
+            if lock {
+                zone.locked_by += 1;
+            } else {
+                zone.locked_by = zone.locked_by.saturating_sub(1);
+            }
+            pdev.picker.refile(zone);
+        }
     }
 }

@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Completion: a read that ended, and the expansion of a node's children.
+//!
+//! btrfs's end io hook only records the arrival ([`FsState::arrive`]) and
+//! kicks the machine. The next pass takes the block out of the machine
+//! ([`FsState::finish`]), retries a failed read from another copy, and
+//! gives each linked request its outcome; for a node that is still what the
+//! request's parent pointed to (checked under the node's tree lock), each
+//! child whose key span meets the request's range is queued for it.
+
+use super::{FsState, Machine, Want};
+use crate::block::{Arrival, Block, BlockState, Copy, Link, MAX_COPIES};
+use crate::counters;
+use crate::index::Locked;
+use crate::order::span_meets_range;
+use crate::request::Outcome;
+use crate::shim::TreeBlock;
+use kernel::alloc::KVVec;
+use kernel::prelude::*;
+use kernel::xarray::{Reservation, Value};
+
+impl FsState {
+    /// Records that the read of in-flight block `logical` ended, for the
+    /// next pass: the end io hook's only work besides kicking the machine.
+    /// Takes no allocation (the block brought its node) and does not sleep.
+    pub(crate) fn arrive(&self, logical: u64, arrival: Arrival) {
+        let (mut m, mut ix) = self.lock();
+        let arrived = &mut m.arrived;
+        let unclaimed = match ix.block_mut(logical) {
+            Some(block)
+                if matches!(block.state, BlockState::InFlight { .. })
+                    && block.arrival.is_none()
+                    && arrived.get(&logical).is_none() =>
+            {
+                match block.arrived_node.take() {
+                    Some(node) => {
+                        block.arrival = Some(arrival);
+                        arrived.insert(node.into_node(logical, ()));
+                        None
+                    }
+                    None => Some(arrival),
+                }
+            }
+            // Not a read of ours in flight (cannot happen: only our reads
+            // are flagged, each reported once).
+            _ => Some(arrival),
+        };
+        drop(ix);
+        drop(m);
+        // Dropped outside the lock: releasing a block calls into btrfs.
+        drop(unclaimed);
+    }
+
+    /// The read of `logical`, started by a pass, ended: with the block,
+    /// failed, or not started as stale. `read` tells whether I/O happened
+    /// (an arrival from the end io hook) or the block was found up to date.
+    pub(super) fn finish(&self, logical: u64, arrival: Arrival, read: bool) {
+        let failed = matches!(arrival, Arrival::Failed);
+        // A failed read is retried from another copy, if there is one: the
+        // queue entries that requeueing takes are reserved before the lock.
+        let mut spare = KVec::new();
+        if failed {
+            self.reserve_retry(logical, &mut spare);
+        }
+        let (block, devid) = {
+            let (mut m, mut ix) = self.lock();
+            if failed {
+                if let Some(BlockState::InFlight { devid, mirror }) =
+                    ix.block(logical).map(|b| b.state)
+                {
+                    if let Some(dev) = m.devices.get_mut(&devid) {
+                        dev.errors += 1;
+                    }
+                    let retried = !m.closing
+                        && m.requeue_elsewhere(&mut ix, logical, devid, mirror, &mut spare);
+                    for (_, r) in spare {
+                        if let Some(r) = r {
+                            ix.release_queued(r);
+                        }
+                    }
+                    if retried {
+                        counters::BLOCKS_RETRIED.inc();
+                        drop(ix);
+                        self.release_slot(&mut m, devid);
+                        return;
+                    }
+                }
+            }
+            // Take the block out of the index; its device slot stays taken
+            // until its links are processed, so that unmount waits for us.
+            match m.take_in_flight(&mut ix, logical) {
+                Some(taken) => taken,
+                None => return,
+            }
+        };
+
+        let (tree_block, lost) = match arrival {
+            Arrival::Block(tb) => (Some(tb), Outcome::Failed),
+            Arrival::Failed => (None, Outcome::Failed),
+            Arrival::Stale => (None, Outcome::Stale),
+        };
+        match (&tree_block, read) {
+            (None, _) if lost == Outcome::Stale => (),
+            (None, _) => counters::BLOCKS_FAILED.inc(),
+            (Some(_), true) => counters::BLOCKS_READ.inc(),
+            (Some(_), false) => counters::BLOCKS_CACHED.inc(),
+        }
+        for (_, link) in block.links.iter() {
+            let outcome = match &tree_block {
+                None => lost,
+                Some(tb) => match self.queue_children(tb, &block, link) {
+                    Err(outcome) => outcome,
+                    Ok(()) if read => Outcome::Read {
+                        bytes: self.nodesize,
+                    },
+                    Ok(()) => Outcome::Cached,
+                },
+            };
+            if outcome == Outcome::Stale {
+                counters::BLOCKS_STALE.inc();
+            }
+            link.request.block_done(outcome);
+        }
+        drop(tree_block);
+        drop(block);
+
+        let mut m = self.machine.lock();
+        self.release_slot(&mut m, devid);
+    }
+
+    /// Frees the read slot a block took on `devid`, waking unmount if the
+    /// machine went idle.
+    fn release_slot(&self, m: &mut Machine, devid: u64) {
+        if let Some(dev) = m.devices.get_mut(&devid) {
+            dev.in_flight = dev.in_flight.saturating_sub(1);
+        }
+        m.in_flight = m.in_flight.saturating_sub(1);
+        if m.in_flight == 0 && m.passes == 0 {
+            self.idle.notify_all();
+        }
+    }
+
+    /// Reserves the queue entries requeueing the in-flight block `logical`
+    /// on its other copies would take, as many as it can: the entries that
+    /// could not be reserved are allocated without sleeping, if at all.
+    fn reserve_retry<'a>(
+        &'a self,
+        logical: u64,
+        spare: &mut KVec<(usize, Option<Reservation<'a, Value>>)>,
+    ) {
+        let mut slots = [None; MAX_COPIES];
+        {
+            let (m, ix) = self.lock();
+            let Some(block) = ix.block(logical) else {
+                return;
+            };
+            for (slot, devid) in slots.iter_mut().zip(block.usable_devices()) {
+                *slot = m.devices.get(&devid).map(|d| d.slot);
+            }
+        }
+        for slot in slots.into_iter().flatten() {
+            let Ok(r) = self.index.reserve_queued(slot, logical) else {
+                return;
+            };
+            if spare.push((slot, Some(r)), GFP_NOFS).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Queues the children of `tb` (the block `block` arrived as) that
+    /// `link`'s request wants. Fails with [`Outcome::Stale`] if the block
+    /// is no longer what the link's parent pointed to, or
+    /// [`Outcome::NoMemory`].
+    fn queue_children(&self, tb: &TreeBlock, block: &Block, link: &Link) -> Result<(), Outcome> {
+        // Only the machine's own pass expands nodes; the end io hook never
+        // does (it runs in btrfs's end io worker). Counted, not assumed.
+        if !self.work.is_running_here() {
+            counters::NODES_EXPANDED_OUTSIDE_PASS.inc();
+        }
+        let wants = Self::wanted_children(tb, block, link)?;
+        counters::NODES_EXPANDED.inc();
+        let request = &link.request;
+        // Counted before the parent's own link is released.
+        request.add_outstanding(wants.len() as u64);
+        for want in wants {
+            self.queue_block(request, want);
+        }
+        Ok(())
+    }
+
+    /// The children of `tb` whose key span meets the range of `link`'s
+    /// request, read under the node's tree lock: the lock is dropped before
+    /// anything is queued, since queueing maps blocks and may wait.
+    fn wanted_children(tb: &TreeBlock, block: &Block, link: &Link) -> Result<KVVec<Want>, Outcome> {
+        let node = tb
+            .lock_node(block.owner, link.generation, block.level)
+            .map_err(|_| Outcome::Stale)?;
+        let mut wants = KVVec::new();
+        if block.level == 0 {
+            return Ok(wants);
+        }
+        let range = link.request.range;
+        let nritems = node.nritems();
+        let mut next = match node.child(0) {
+            Ok(c) => c,
+            Err(_) => return Ok(wants),
+        };
+        for slot in 0..nritems {
+            let child = next;
+            // A search for a key below the node's first key lands in its
+            // first child: that child's span starts at the node's own.
+            let lower = if slot == 0 { link.lower } else { child.key };
+            let upper = if slot + 1 < nritems {
+                match node.child(slot + 1) {
+                    Ok(c) => {
+                        next = c;
+                        c.key
+                    }
+                    Err(_) => link.upper,
+                }
+            } else {
+                link.upper
+            };
+            if lower >= range.end {
+                break;
+            }
+            if !span_meets_range(lower, upper, range.start, range.end) {
+                continue;
+            }
+            wants
+                .push(
+                    Want {
+                        logical: child.bytenr,
+                        level: block.level - 1,
+                        owner: range.tree_id,
+                        generation: child.generation,
+                        lower,
+                        upper,
+                    },
+                    GFP_NOFS,
+                )
+                .map_err(|_| Outcome::NoMemory)?;
+        }
+        Ok(wants)
+    }
+}
+
+impl Machine {
+    /// Takes the first arrival for processing: the block's node goes back
+    /// to the block, which stays in flight until processed.
+    pub(super) fn take_arrival(&mut self, ix: &mut Locked<'_>) -> Option<(u64, Arrival)> {
+        let cursor = self.arrived.cursor_front()?;
+        let logical = *cursor.current().0;
+        let (_, node) = cursor.remove_current();
+        let block = ix.block_mut(logical)?;
+        block.arrived_node = Some(node.into_reservation());
+        block.arrival.take().map(|a| (logical, a))
+    }
+
+    /// Takes in-flight block `logical` out of the index, with the device
+    /// whose read slot it holds.
+    fn take_in_flight(&mut self, ix: &mut Locked<'_>, logical: u64) -> Option<(KBox<Block>, u64)> {
+        let BlockState::InFlight { devid, .. } = ix.block(logical)?.state else {
+            return None;
+        };
+        let block = ix.remove_block(logical)?;
+        Some((block, devid))
+    }
+
+    /// The read of in-flight block `logical` from copy `mirror` on `devid`
+    /// failed: marks that copy failed and queues the block again on the
+    /// devices of its other copies (the same device for DUP's other copy),
+    /// through the entries `spare` reserved where it has them. Returns
+    /// false, changing nothing, if there is no other copy or memory is
+    /// short.
+    fn requeue_elsewhere(
+        &mut self,
+        ix: &mut Locked<'_>,
+        logical: u64,
+        devid: u64,
+        mirror: u32,
+        spare: &mut KVec<(usize, Option<Reservation<'_, Value>>)>,
+    ) -> bool {
+        let Some(block) = ix.block_mut(logical) else {
+            return false;
+        };
+        let is_read = |c: &Copy| c.devid == devid && c.mirror == mirror;
+        if !block.usable_copies().any(|c| !is_read(c)) {
+            return false;
+        }
+        for c in block.copies.as_mut_slice() {
+            if is_read(c) {
+                c.failed = true;
+            }
+        }
+        let (on, chunk_end) = (block.usable_device_set(), block.chunk_end);
+        let mut ok = true;
+        for d in on.iter() {
+            let Some(dev) = self.devices.get(&d) else {
+                continue;
+            };
+            let slot = dev.slot;
+            let r = spare
+                .iter_mut()
+                .find(|(s, r)| *s == slot && r.is_some())
+                .and_then(|(_, r)| r.take());
+            if ix.queue(slot, logical, r).is_err() {
+                ok = false;
+                break;
+            }
+        }
+        let Some(block) = ix.block_mut(logical) else {
+            return false;
+        };
+        if !ok {
+            // Undo: the block stays in flight, its read failed.
+            for c in block.copies.as_mut_slice() {
+                if is_read(c) {
+                    c.failed = false;
+                }
+            }
+            self.forget_queued(ix, logical, on);
+            return false;
+        }
+        block.state = BlockState::Queued;
+        self.count_in_zones(ix, chunk_end, on);
+        true
+    }
+}
