@@ -38,6 +38,7 @@ use crate::block::Block;
 use crate::machine::zone::Zone;
 use kernel::new_xarray;
 use kernel::prelude::*;
+use kernel::types::ForeignOwnable;
 use kernel::xarray::{Guard, Reservation, Value, XArray};
 
 // Indices are `logical >> shift` with room for a device slot above them.
@@ -98,6 +99,12 @@ impl Index {
         Some((slot << low_bits) | self.block_index(logical))
     }
 
+    /// The index of the zone of device slot `slot` ending at `end`: that
+    /// of its last byte.
+    fn zone_index(&self, slot: usize, end: u64) -> Option<usize> {
+        self.device_index(slot, end.saturating_sub(1))
+    }
+
     /// Device slots there is room for.
     pub(crate) fn device_slots(&self) -> usize {
         1 << self.shift
@@ -125,9 +132,7 @@ impl Index {
         slot: usize,
         end: u64,
     ) -> Result<Reservation<'_, KBox<Zone>>> {
-        let index = self
-            .device_index(slot, end.saturating_sub(1))
-            .ok_or(EINVAL)?;
+        let index = self.zone_index(slot, end).ok_or(EINVAL)?;
         self.zones.reserve(index, GFP_NOFS)
     }
 
@@ -179,15 +184,7 @@ impl Locked<'_> {
 
     /// How many blocks are in the machine.
     pub(crate) fn count_blocks(&self) -> usize {
-        let mut count = 0;
-        let mut next = self.blocks.find_index(0, usize::MAX);
-        while let Some(i) = next {
-            count += 1;
-            next = i
-                .checked_add(1)
-                .and_then(|n| self.blocks.find_index(n, usize::MAX));
-        }
-        count
+        count_entries(&self.blocks, 0, usize::MAX)
     }
 
     /// Takes the block at `logical` out.
@@ -279,15 +276,7 @@ impl Locked<'_> {
         ) else {
             return 0;
         };
-        let mut count = 0;
-        let mut next = self.queues.find_index(first, last);
-        while let Some(i) = next {
-            count += 1;
-            next = i
-                .checked_add(1)
-                .and_then(|n| self.queues.find_index(n, last));
-        }
-        count
+        count_entries(&self.queues, first, last)
     }
 
     /// Gives up a zone entry reservation.
@@ -295,19 +284,15 @@ impl Locked<'_> {
         self.zones.release(reservation);
     }
 
-    fn zone_index(&self, slot: usize, end: u64) -> Option<usize> {
-        self.index.device_index(slot, end.saturating_sub(1))
-    }
-
     /// The zone of device slot `slot` ending at `end`.
     pub(crate) fn zone(&self, slot: usize, end: u64) -> Option<&Zone> {
-        let zone = self.zones.get(self.zone_index(slot, end)?)?;
+        let zone = self.zones.get(self.index.zone_index(slot, end)?)?;
         (zone.end == end).then_some(zone)
     }
 
     /// The zone of device slot `slot` ending at `end`, to change.
     pub(crate) fn zone_mut(&mut self, slot: usize, end: u64) -> Option<&mut Zone> {
-        let zone = self.zones.get_mut(self.zone_index(slot, end)?)?;
+        let zone = self.zones.get_mut(self.index.zone_index(slot, end)?)?;
         (zone.end == end).then_some(zone)
     }
 
@@ -320,9 +305,20 @@ impl Locked<'_> {
         reservation: Reservation<'_, KBox<Zone>>,
         zone: KBox<Zone>,
     ) -> Result<(), KBox<Zone>> {
-        let index = self.zone_index(slot, zone.end);
+        let index = self.index.zone_index(slot, zone.end);
         fill_empty(&mut self.zones, index, reservation, zone)
     }
+}
+
+/// How many entries `xa` holds at indices in `first..=last`.
+fn count_entries<T: ForeignOwnable>(xa: &Guard<'_, T>, first: usize, last: usize) -> usize {
+    let mut count = 0;
+    let mut next = xa.find_index(first, last);
+    while let Some(i) = next {
+        count += 1;
+        next = i.checked_add(1).and_then(|n| xa.find_index(n, last));
+    }
+    count
 }
 
 /// Fills `reservation` with `value` if it holds index `expected` and that
