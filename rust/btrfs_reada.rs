@@ -55,29 +55,36 @@ module! {
     author: "The btrfs readahead developers",
     description: "Btrfs tree readahead in on-disk order across all devices",
     license: "GPL",
-}
-
-kernel::module_param_uint! {
-    /// Tree block reads in flight per device at most (clamped to 1..=64).
-    max_in_flight: default 6, perm 0o644, desc "Tree block reads in flight per device (1-64, default 6)"
-}
-
-kernel::module_param_uint! {
-    /// Seconds a waiter waits with none of its request's blocks ending
-    /// before the module reports the request as stalled (0: never).
-    stall_warn_secs: default 120, perm 0o644, desc "Report a readahead waited on with no progress for this many seconds (0: never, default 120)"
-}
-
-kernel::module_param_uint! {
-    /// The I/O priority class of a detached request's reads: 1 real time,
-    /// 2 best effort, 3 idle (the default); 0 gives them the priority of
-    /// the task that detached, as a waited request's reads have.
-    detached_ioprio_class: default 3, perm 0o644, desc "I/O priority class of detached readahead (0: the caller's, 1 rt, 2 be, 3 idle; default 3)"
-}
-
-kernel::module_param_uint! {
-    /// The level within `detached_ioprio_class` (0 most urgent to 7).
-    detached_ioprio_level: default 7, perm 0o644, desc "I/O priority level of detached readahead (0-7, default 7; not used by the idle class)"
+    params: {
+        // Tree block reads in flight per device at most (clamped to 1..=64).
+        max_in_flight: u32 {
+            default: 6,
+            permissions: 0o644,
+            description: "Tree block reads in flight per device (1-64, default 6)",
+        },
+        // Seconds a waiter waits with none of its request's blocks ending
+        // before the module reports the request as stalled (0: never).
+        stall_warn_secs: u32 {
+            default: 120,
+            permissions: 0o644,
+            description: "Report a readahead waited on with no progress for this many seconds (0: never, default 120)",
+        },
+        // The I/O priority class of a detached request's reads: 1 real
+        // time, 2 best effort, 3 idle (the default); 0 gives them the
+        // priority of the task that detached, as a waited request's reads
+        // have.
+        detached_ioprio_class: u32 {
+            default: 3,
+            permissions: 0o644,
+            description: "I/O priority class of detached readahead (0: the caller's, 1 rt, 2 be, 3 idle; default 3)",
+        },
+        // The level within `detached_ioprio_class` (0 most urgent to 7).
+        detached_ioprio_level: u32 {
+            default: 7,
+            permissions: 0o644,
+            description: "I/O priority level of detached readahead (0-7, default 7; not used by the idle class)",
+        },
+    },
 }
 
 /// The module's version, set by the build from `git describe`.
@@ -125,6 +132,7 @@ impl Drop for BtrfsReada {
 /// The module's answers to btrfs's hooks.
 struct Hooks;
 
+#[vtable]
 impl shim::ReadaHooks for Hooks {
     type Request = Request;
 

@@ -11,23 +11,25 @@ use crate::request::Request;
 use crate::shim::{FsInfo, SeqFile, TreeBlock, TreeRange, WalkCounts};
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use kernel::fs::memalloc_nofs;
 use kernel::ioprio::{Class, IoPriority};
 use kernel::prelude::*;
 use kernel::rbtree::{RBTree, RBTreeNodeReservation};
 use kernel::sync::{Arc, Mutex};
-use kernel::workqueue::{OwnedQueue, Queue};
+use kernel::workqueue::{Flags, OwnedQueue, Queue};
 use kernel::{c_str, new_mutex};
 
 /// The I/O priority of a detached request's reads: the module parameters,
 /// or the current task's for class 0 or a class that does not exist.
 pub(crate) fn detached_ioprio() -> IoPriority {
-    let class = match crate::detached_ioprio_class.get() {
+    let class = match crate::module_parameters::detached_ioprio_class.value() {
         1 => Class::RealTime,
         2 => Class::BestEffort,
         3 => Class::Idle,
         _ => return IoPriority::current(),
     };
-    let level = u8::try_from(crate::detached_ioprio_level.get()).unwrap_or(u8::MAX);
+    let level =
+        u8::try_from(crate::module_parameters::detached_ioprio_level.value()).unwrap_or(u8::MAX);
     IoPriority::new(class, level)
 }
 
@@ -88,7 +90,7 @@ impl Engine {
     pub(crate) fn new(module: &'static ThisModule) -> Result<Pin<KBox<Self>>> {
         KBox::pin_init(
             try_pin_init!(Engine {
-                queue: OwnedQueue::new(c_str!("btrfs_reada"), 0, 0)?,
+                queue: OwnedQueue::new(c_str!("btrfs_reada"), Flags::percpu(), 0)?,
                 filesystems <- new_mutex!(RBTree::new(), "Engine::filesystems"),
                 next_request: AtomicU64::new(1),
                 module,
@@ -168,18 +170,21 @@ impl Engine {
     /// findable while it drains, for the completions of its reads in flight.
     pub(crate) fn umount(&self, fs: &FsInfo) {
         if let Some(state) = self.find_state(fs) {
-            state.shutdown();
+            // btrfs is tearing the filesystem down: no reclaim into it.
+            memalloc_nofs(|| state.shutdown());
             self.filesystems.lock().remove(&fs.id());
         }
     }
 }
 
 /// Starts reading ahead `range` on `fs`, with reads at `ioprio`.
+/// Runs in a NOFS allocation scope: kernel callers may hold btrfs locks
+/// or a transaction that reclaim could wait for.
 pub(crate) fn start(fs: &FsInfo, range: TreeRange, ioprio: IoPriority) -> Result<Arc<Request>> {
     if range.start >= range.end {
         return Err(EINVAL);
     }
-    with_engine(|engine| engine.start(fs, range, ioprio)).ok_or(ENODEV)?
+    memalloc_nofs(|| with_engine(|engine| engine.start(fs, range, ioprio))).ok_or(ENODEV)?
 }
 
 /// Reads ahead `range` on `fs` for `BTRFS_IOC_READA`: waits for it,

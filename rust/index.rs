@@ -112,7 +112,7 @@ impl Index {
 
     /// Reserves the entry of the block at `logical`.
     pub(crate) fn reserve_block(&self, logical: u64) -> Result<Reservation<'_, KBox<Block>>> {
-        self.blocks.reserve(self.block_index(logical), GFP_NOFS)
+        self.blocks.reserve(self.block_index(logical), GFP_KERNEL)
     }
 
     /// Reserves the entry of the block at `logical` in the queue of device
@@ -123,7 +123,7 @@ impl Index {
         logical: u64,
     ) -> Result<Reservation<'_, Value>> {
         let index = self.device_index(slot, logical).ok_or(EINVAL)?;
-        self.queues.reserve(index, GFP_NOFS)
+        self.queues.reserve(index, GFP_KERNEL)
     }
 
     /// Reserves the entry of the zone ending at `end` of device slot `slot`.
@@ -133,7 +133,7 @@ impl Index {
         end: u64,
     ) -> Result<Reservation<'_, KBox<Zone>>> {
         let index = self.zone_index(slot, end).ok_or(EINVAL)?;
-        self.zones.reserve(index, GFP_NOFS)
+        self.zones.reserve(index, GFP_KERNEL)
     }
 
     /// Locks the indexes; the caller holds the machine lock.

@@ -110,7 +110,8 @@ fn set_results(args: &mut uapi::btrfs_ioctl_reada_args, counts: &WalkCounts, ela
     args.bytes_read = counts.bytes_read;
     args.elapsed_ns = elapsed_ns;
     args.errors = counts.errors;
-    args.reserved_out = [0; 2];
+    args.blocks_stale = counts.stale;
+    args.reserved_out = [0; 1];
 }
 
 /// Serves one `BTRFS_IOC_READA` call.

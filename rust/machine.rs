@@ -58,6 +58,7 @@ use crate::index::{Index, Locked};
 use crate::order::Key;
 use crate::request::Request;
 use crate::shim::{FsHandle, FsInfo, Fsid, TreeRoot};
+use kernel::fs::memalloc_nofs;
 use kernel::prelude::*;
 use kernel::rbtree::RBTree;
 use kernel::sync::lock::{spinlock::SpinLockBackend, Guard};
@@ -70,7 +71,7 @@ use zone::ZonePicker;
 /// Reads in flight per device at most: the `max_in_flight` module
 /// parameter (default 6, as in the original), kept within 1..=64.
 fn max_in_flight() -> u32 {
-    crate::max_in_flight.get().clamp(1, 64)
+    crate::module_parameters::max_in_flight.value().clamp(1, 64)
 }
 
 /// Per-tree read counts: one slot for each tree id below this, and the
@@ -360,7 +361,9 @@ impl WorkItem for FsState {
     type Pointer = Arc<FsState>;
 
     fn run(this: Arc<FsState>) {
-        if this.pass() {
+        // A pass works for btrfs: what it allocates must not recurse into
+        // filesystem reclaim.
+        if memalloc_nofs(|| this.pass()) {
             crate::engine::with_engine(|engine| this.kick(engine.queue()));
         }
     }
@@ -368,6 +371,7 @@ impl WorkItem for FsState {
 
 /// Starts the read of a request's root block.
 pub(crate) fn start_root(state: &Arc<FsState>, request: &Arc<Request>, root: TreeRoot) {
+    request.hold_root(root.block);
     state.queue_block(
         request,
         Want {

@@ -11,7 +11,7 @@
 //! detach and let the request finish in the background.
 
 use crate::counters;
-use crate::shim::{TreeRange, WalkCounts};
+use crate::shim::{TreeBlock, TreeRange, WalkCounts};
 use core::sync::atomic::{AtomicU16, Ordering};
 use kernel::ioprio::{Class, IoPriority};
 use kernel::prelude::*;
@@ -47,7 +47,9 @@ struct State {
     /// Links released so far: the watchdog's measure of progress.
     released: u64,
     counts: WalkCounts,
-    stale: u64,
+    /// The root block, held until the root's link is released (the first
+    /// link released): see [`crate::shim::TreeRoot::block`].
+    root: Option<TreeBlock>,
     no_memory: bool,
     cancelled: bool,
 }
@@ -96,7 +98,7 @@ impl Request {
                         outstanding: 1,
                         released: 0,
                         counts: WalkCounts::default(),
-                        stale: 0,
+                        root: None,
                         no_memory: false,
                         cancelled: false,
                     },
@@ -121,6 +123,13 @@ impl Request {
         self.ioprio.store(ioprio.as_raw(), Ordering::Relaxed);
     }
 
+    /// Holds the request's root block until its link is released: call it
+    /// before queueing the root.
+    pub(crate) fn hold_root(&self, block: TreeBlock) {
+        let old = self.state.lock().root.replace(block);
+        drop(old);
+    }
+
     /// Counts `n` more outstanding links: call it before queueing children,
     /// while the parent's own link is still outstanding.
     pub(crate) fn add_outstanding(&self, n: u64) {
@@ -130,6 +139,8 @@ impl Request {
     /// Records how one of the request's blocks ended and releases its link.
     pub(crate) fn block_done(&self, outcome: Outcome) {
         let mut s = self.state.lock();
+        // Dropped outside the lock: releasing a block calls into btrfs.
+        let root = s.root.take();
         match outcome {
             Outcome::Read { bytes } => {
                 s.counts.visited += 1;
@@ -141,7 +152,7 @@ impl Request {
                 s.counts.cached += 1;
             }
             Outcome::Failed => s.counts.errors += 1,
-            Outcome::Stale => s.stale += 1,
+            Outcome::Stale => s.counts.stale += 1,
             Outcome::NoMemory => {
                 s.counts.errors += 1;
                 s.no_memory = true;
@@ -159,6 +170,8 @@ impl Request {
             counters::REQUESTS_DONE.inc();
             self.finished.notify_all();
         }
+        drop(s);
+        drop(root);
     }
 
     /// Sleeps until the request is finished and returns what it did.
@@ -176,7 +189,7 @@ impl Request {
         let mut released = s.released;
         let mut warned = false;
         while s.outstanding != 0 {
-            let secs = crate::stall_warn_secs.get();
+            let secs = crate::module_parameters::stall_warn_secs.value();
             if secs == 0 || warned {
                 if self.finished.wait_interruptible(&mut s) {
                     return Err(EINTR);

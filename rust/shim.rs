@@ -20,7 +20,7 @@
 
 use core::ptr::NonNull;
 use kernel::bindings;
-use kernel::error::{from_result, to_result};
+use kernel::error::{from_result, to_result, VTABLE_DEFAULT_ERROR};
 use kernel::ffi::{c_int, c_long, c_void};
 use kernel::ioprio::IoPriority;
 use kernel::prelude::*;
@@ -114,6 +114,8 @@ impl FsInfo {
             owner: root.owner,
             level: root.level,
             epoch: root.epoch,
+            // SAFETY: on success the C function stored a referenced block.
+            block: unsafe { TreeBlock::from_raw(root.eb) }.ok_or(EINVAL)?,
         })
     }
 
@@ -135,7 +137,7 @@ impl FsInfo {
             &raw[..n]
         } else {
             // More copies than any profile has today: ask again with room.
-            big = KVec::from_elem(bindings::btrfs_reada_copy::default(), n, GFP_NOFS)?;
+            big = KVec::from_elem(bindings::btrfs_reada_copy::default(), n, GFP_KERNEL)?;
             let room = i32::try_from(n).map_err(|_| EINVAL)?;
             // SAFETY: as above, with `big` holding `room` entries.
             let again = unsafe {
@@ -151,7 +153,7 @@ impl FsInfo {
             n = n.min(usize::try_from(again).map_err(|_| EINVAL)?);
             &big[..n]
         };
-        *copies = KVec::with_capacity(found.len(), GFP_NOFS)?;
+        *copies = KVec::with_capacity(found.len(), GFP_KERNEL)?;
         for c in found {
             copies.push(
                 BlockCopy {
@@ -162,7 +164,7 @@ impl FsInfo {
                             | bindings::BTRFS_READA_DEV_REPLACE_TGT)
                         == 0,
                 },
-                GFP_NOFS,
+                GFP_KERNEL,
             )?;
         }
         Ok(Chunk {
@@ -227,6 +229,7 @@ impl FsInfo {
             cached: walk.cached,
             bytes_read: walk.bytes_read,
             errors: walk.errors,
+            stale: 0,
         })
     }
 }
@@ -286,7 +289,6 @@ pub(crate) enum ReadStart {
 }
 
 /// Where a tree starts.
-#[derive(Clone, Copy, Debug)]
 pub(crate) struct TreeRoot {
     pub(crate) bytenr: u64,
     pub(crate) generation: u64,
@@ -295,6 +297,9 @@ pub(crate) struct TreeRoot {
     /// The commit root switches counted when the root was taken: blocks
     /// reached from this root are read only while no switch came since.
     pub(crate) epoch: u64,
+    /// The root block itself. Holding it keeps it in memory, so the root
+    /// is visited without I/O even once a switch has made the rest stale.
+    pub(crate) block: TreeBlock,
 }
 
 /// One read for [`FsInfo::read_block`]: which copy of which block, what
@@ -328,6 +333,9 @@ pub(crate) struct WalkCounts {
     pub(crate) cached: u64,
     pub(crate) bytes_read: u64,
     pub(crate) errors: u64,
+    /// Links not followed because the tree changed under a readahead: see
+    /// [`FsInfo::read_block`]. Always 0 for a walk.
+    pub(crate) stale: u64,
 }
 
 /// An owned reference to a tree block.
@@ -491,26 +499,46 @@ impl core::fmt::Write for SeqFile {
 }
 
 /// The hooks btrfs calls the module through (`struct btrfs_reada_ops`).
+///
+/// A hook the implementation leaves out is a NULL pointer in the table,
+/// which btrfs treats as "not provided": without `ioctl` the ioctl fails
+/// with `EOPNOTSUPP`, without all of `add`, `wait` and `detach`
+/// `btrfs_reada_add()` does, and the other hooks are simply not called.
+#[vtable]
 pub(crate) trait ReadaHooks {
     /// A readahead request, handed to kernel callers as an opaque handle.
     type Request: Send + Sync;
     /// Starts reading ahead `range` for a kernel caller (`btrfs_reada_add`).
-    fn add(fs: &FsInfo, range: TreeRange) -> Result<Arc<Self::Request>>;
+    fn add(_fs: &FsInfo, _range: TreeRange) -> Result<Arc<Self::Request>> {
+        kernel::build_error(VTABLE_DEFAULT_ERROR)
+    }
     /// Waits for a kernel caller's request (`btrfs_reada_wait`).
-    fn wait(request: Arc<Self::Request>) -> Result<WalkCounts>;
+    fn wait(_request: Arc<Self::Request>) -> Result<WalkCounts> {
+        kernel::build_error(VTABLE_DEFAULT_ERROR)
+    }
     /// Lets a kernel caller's request go on alone (`btrfs_reada_detach`).
-    fn detach(request: Arc<Self::Request>);
+    fn detach(_request: Arc<Self::Request>) {
+        kernel::build_error(VTABLE_DEFAULT_ERROR)
+    }
     /// `BTRFS_IOC_READA` on `fs`; `arg` is the caller's argument pointer.
     /// btrfs has checked `CAP_SYS_ADMIN` and pinned the module.
-    fn ioctl(fs: &FsInfo, arg: UserPtr) -> Result<i64>;
+    fn ioctl(_fs: &FsInfo, _arg: UserPtr) -> Result<i64> {
+        kernel::build_error(VTABLE_DEFAULT_ERROR)
+    }
     /// The read of a block the module flagged ended (`result` is `Err` if it
     /// failed or did not verify). Runs in btrfs's end io workers.
-    fn end_io(fs: &FsInfo, block: TreeBlock, result: Result);
+    fn end_io(_fs: &FsInfo, _block: TreeBlock, _result: Result) {
+        kernel::build_error(VTABLE_DEFAULT_ERROR)
+    }
     /// `fs` is being unmounted: drain everything that refers to it.
-    fn umount(fs: &FsInfo);
+    fn umount(_fs: &FsInfo) {
+        kernel::build_error(VTABLE_DEFAULT_ERROR)
+    }
     /// Writes the module's counters, one `name value` per line, for
     /// `/sys/kernel/debug/btrfs_reada/counters`.
-    fn show_counters(out: &mut SeqFile);
+    fn show_counters(_out: &mut SeqFile) {
+        kernel::build_error(VTABLE_DEFAULT_ERROR)
+    }
 }
 
 /// The module's registration of its hooks with btrfs; dropping it
@@ -534,16 +562,18 @@ impl HookRegistration {
     /// Registers `H` as btrfs's readahead hooks. Fails with `EBUSY` if
     /// another module is registered.
     pub(crate) fn new<H: ReadaHooks>(module: &'static ThisModule) -> Result<Self> {
+        // btrfs uses the kernel API's three hooks only all together.
+        let api = H::HAS_ADD && H::HAS_WAIT && H::HAS_DETACH;
         let ops = KBox::new(
             bindings::btrfs_reada_ops {
                 owner: module.as_ptr(),
-                end_io: Some(end_io_hook::<H>),
-                ioctl: Some(ioctl_hook::<H>),
-                add: Some(add_hook::<H>),
-                wait: Some(wait_hook::<H>),
-                detach: Some(detach_hook::<H>),
-                show_counters: Some(show_counters_hook::<H>),
-                umount: Some(umount_hook::<H>),
+                end_io: H::HAS_END_IO.then_some(end_io_hook::<H> as _),
+                ioctl: H::HAS_IOCTL.then_some(ioctl_hook::<H> as _),
+                add: api.then_some(add_hook::<H> as _),
+                wait: api.then_some(wait_hook::<H> as _),
+                detach: api.then_some(detach_hook::<H> as _),
+                show_counters: H::HAS_SHOW_COUNTERS.then_some(show_counters_hook::<H> as _),
+                umount: H::HAS_UMOUNT.then_some(umount_hook::<H> as _),
             },
             GFP_KERNEL,
         )?;
@@ -648,6 +678,7 @@ unsafe extern "C" fn wait_hook<H: ReadaHooks>(
                 cached: c.cached,
                 bytes_read: c.bytes_read,
                 errors: c.errors,
+                stale: c.stale,
             };
             // SAFETY: btrfs passes its caller's valid `counts`.
             unsafe { counts.write(out) };

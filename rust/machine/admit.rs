@@ -99,7 +99,7 @@ impl FsState {
             lower: want.lower,
             upper: want.upper,
         };
-        let link_node = RBTreeNodeReservation::new(GFP_NOFS).map_err(|_| Outcome::NoMemory)?;
+        let link_node = RBTreeNodeReservation::new(GFP_KERNEL).map_err(|_| Outcome::NoMemory)?;
 
         // Fast path: the block is already queued or in flight for another
         // request; hang this request's link on it.
@@ -137,7 +137,7 @@ impl FsState {
                         mirror: c.mirror,
                         failed: false,
                     },
-                    GFP_NOFS,
+                    GFP_KERNEL,
                 )
                 .map_err(|_| Outcome::NoMemory)?;
         }
@@ -203,8 +203,8 @@ impl FsState {
     /// The distinct devices of `copies` with their index slots, adding the
     /// devices the machine has not seen yet (devices are only ever added).
     fn device_slots(&self, copies: &[Copy]) -> Result<KVec<(u64, usize)>> {
-        let mut slots = KVec::with_capacity(copies.len(), GFP_NOFS)?;
-        let mut missing = KVec::with_capacity(copies.len(), GFP_NOFS)?;
+        let mut slots = KVec::with_capacity(copies.len(), GFP_KERNEL)?;
+        let mut missing = KVec::with_capacity(copies.len(), GFP_KERNEL)?;
         {
             let m = self.machine.lock();
             for c in copies {
@@ -221,9 +221,9 @@ impl FsState {
         if missing.is_empty() {
             return Ok(slots);
         }
-        let mut nodes = KVec::with_capacity(missing.len(), GFP_NOFS)?;
+        let mut nodes = KVec::with_capacity(missing.len(), GFP_KERNEL)?;
         for _ in missing.iter() {
-            nodes.push(RBTreeNodeReservation::new(GFP_NOFS)?, GFP_NOFS)?;
+            nodes.push(RBTreeNodeReservation::new(GFP_KERNEL)?, GFP_KERNEL)?;
         }
         let mut m = self.machine.lock();
         for (&devid, node) in missing.iter().zip(nodes) {
@@ -256,10 +256,10 @@ impl FsState {
     ) -> Result<Reservations<'_>> {
         let slots = self.device_slots(copies)?;
         let mut res = Reservations {
-            boxed: KBox::new_uninit(GFP_NOFS)?,
+            boxed: KBox::new_uninit(GFP_KERNEL)?,
             entry: self.index.reserve_block(logical)?,
-            arrived: RBTreeNodeReservation::new(GFP_NOFS)?,
-            queue: KVec::with_capacity(slots.len(), GFP_NOFS)?,
+            arrived: RBTreeNodeReservation::new(GFP_KERNEL)?,
+            queue: KVec::with_capacity(slots.len(), GFP_KERNEL)?,
             zones: KVec::new(),
         };
         for &(_, slot) in slots.iter() {
@@ -271,7 +271,7 @@ impl FsState {
         }
         // Which zones are missing? They are only ever added, so what exists
         // now still exists when the lock is retaken.
-        let mut missing = KVec::with_capacity(slots.len(), GFP_NOFS)?;
+        let mut missing = KVec::with_capacity(slots.len(), GFP_KERNEL)?;
         {
             let ix = self.index.lock();
             for &(_, slot) in slots.iter() {
@@ -282,13 +282,13 @@ impl FsState {
             if !gap {
                 continue;
             }
-            let mut peers = KVec::with_capacity(slots.len(), GFP_NOFS)?;
+            let mut peers = KVec::with_capacity(slots.len(), GFP_KERNEL)?;
             for &(peer, _) in slots.iter().filter(|&&(p, _)| p != devid) {
-                peers.push(peer, GFP_NOFS)?;
+                peers.push(peer, GFP_KERNEL)?;
             }
-            let zone = KBox::new(Zone::new(start, end, peers)?, GFP_NOFS)?;
+            let zone = KBox::new(Zone::new(start, end, peers)?, GFP_KERNEL)?;
             let entry = self.index.reserve_zone(slot, end)?;
-            res.zones.push((slot, entry, zone), GFP_NOFS)?;
+            res.zones.push((slot, entry, zone), GFP_KERNEL)?;
         }
         Ok(res)
     }

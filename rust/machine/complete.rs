@@ -163,7 +163,7 @@ impl FsState {
             let Ok(r) = self.index.reserve_queued(slot, logical) else {
                 return;
             };
-            if spare.push((slot, Some(r)), GFP_NOFS).is_err() {
+            if spare.push((slot, Some(r)), GFP_KERNEL).is_err() {
                 return;
             }
         }
@@ -239,7 +239,7 @@ impl FsState {
                         lower,
                         upper,
                     },
-                    GFP_NOFS,
+                    GFP_KERNEL,
                 )
                 .map_err(|_| Outcome::NoMemory)?;
         }

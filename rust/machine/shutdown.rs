@@ -22,7 +22,7 @@ impl FsState {
             };
             // Room to take every queued block out at once; if memory is
             // short, one at a time. Retry if blocks came meanwhile.
-            let Ok(mut taken) = KVec::with_capacity(count.max(1), GFP_NOFS) else {
+            let Ok(mut taken) = KVec::with_capacity(count.max(1), GFP_KERNEL) else {
                 let block = {
                     let (mut m, mut ix) = self.lock();
                     m.take_one_queued(&mut ix)

@@ -52,7 +52,7 @@ impl Zone {
             peers,
             locked_by: 0,
             filed: None,
-            spare: Some(RBTreeNodeReservation::new(GFP_NOFS)?),
+            spare: Some(RBTreeNodeReservation::new(GFP_KERNEL)?),
         })
     }
 

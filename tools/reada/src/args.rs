@@ -283,7 +283,7 @@ mod tests {
             (u64::MAX, 255, u64::MAX)
         );
         assert_eq!(a.reserved_in, [0; 4]);
-        assert_eq!(a.reserved_out, [0; 2]);
+        assert_eq!(a.reserved_out, [0; 1]);
         assert_eq!(a.blocks_visited, 0);
     }
 

@@ -99,7 +99,7 @@ pub fn expected(s: &Setting, right_number: bool, arg: Option<&BtrfsIoctlReadaArg
 /// Checks the outputs of a successful call on a healthy filesystem of
 /// `nodesize`; `Err` says what is inconsistent.
 pub fn check_outputs(a: &BtrfsIoctlReadaArgs, nodesize: u64) -> Result<(), String> {
-    if a.reserved_out != [0; 2] {
+    if a.reserved_out != [0; 1] {
         return Err("reserved_out not zeroed".into());
     }
     if a.errors != 0 {
@@ -112,14 +112,18 @@ pub fn check_outputs(a: &BtrfsIoctlReadaArgs, nodesize: u64) -> Result<(), Strin
             a.blocks_read,
             a.blocks_cached,
             a.bytes_read,
+            a.blocks_stale,
         ];
-        return match counts == [0; 4] {
+        return match counts == [0; 5] {
             true => Ok(()),
             false => Err(format!("a detached request reported counts {counts:?}")),
         };
     }
     if a.blocks_visited == 0 {
         return Err("no block visited: the root always is".into());
+    }
+    if a.mode != BTRFS_READA_MODE_READAHEAD && a.blocks_stale != 0 {
+        return Err(format!("a walk reported {} stale links", a.blocks_stale));
     }
     if a.blocks_cached > a.blocks_visited {
         return Err(format!(

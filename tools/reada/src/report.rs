@@ -41,11 +41,12 @@ fn subject(opts: &Options) -> String {
 
 /// The summary line of a completed request, e.g.
 /// `extent tree (2), readahead: 1234 blocks, 1200 read (18.8 MiB), 34 cached,
-/// 0 errors in 1.234 s (1000 blocks/s, 15.2 MiB/s)`.
+/// 0 errors in 1.234 s (1000 blocks/s, 15.2 MiB/s)`, with `, N stale` after
+/// the errors when a commit cut links.
 pub fn format_summary(opts: &Options, out: &BtrfsIoctlReadaArgs) -> String {
     let secs = out.elapsed_ns as f64 / 1e9;
     let mut s = format!(
-        "{}, {}: {} blocks, {} read ({}), {} cached, {} errors in {:.3} s",
+        "{}, {}: {} blocks, {} read ({}), {} cached, {} errors",
         subject(opts),
         opts.mode.name(),
         out.blocks_visited,
@@ -53,8 +54,11 @@ pub fn format_summary(opts: &Options, out: &BtrfsIoctlReadaArgs) -> String {
         format_bytes(out.bytes_read),
         out.blocks_cached,
         out.errors,
-        secs,
     );
+    if out.blocks_stale > 0 {
+        s.push_str(&format!(", {} stale", out.blocks_stale));
+    }
+    s.push_str(&format!(" in {secs:.3} s"));
     if out.elapsed_ns > 0 {
         let blocks_per_s = out.blocks_visited as f64 / secs;
         let mib_per_s = out.bytes_read as f64 / (1024.0 * 1024.0) / secs;
@@ -106,7 +110,7 @@ pub fn format_json(opts: &Options, out: &BtrfsIoctlReadaArgs) -> String {
             "{{\"tree_id\":{},\"mode\":{},\"flags\":{},\"detach\":{},\"commit_root\":{},",
             "\"start\":{},\"end\":{},",
             "\"blocks_visited\":{},\"blocks_read\":{},\"blocks_cached\":{},",
-            "\"bytes_read\":{},\"elapsed_ns\":{},\"errors\":{}}}"
+            "\"bytes_read\":{},\"elapsed_ns\":{},\"errors\":{},\"blocks_stale\":{}}}"
         ),
         opts.tree_id,
         json_string(opts.mode.name()),
@@ -121,6 +125,7 @@ pub fn format_json(opts: &Options, out: &BtrfsIoctlReadaArgs) -> String {
         out.bytes_read,
         out.elapsed_ns,
         out.errors,
+        out.blocks_stale,
     )
 }
 
@@ -326,6 +331,18 @@ mod tests {
             format_summary(&o, &r),
             "tree 256, commit root, plain: 3 blocks, 0 read (0 B), 3 cached, 2 errors in 0.000 s"
         );
+        let o = opts(&["/m", "--tree", "fs", "--commit-root"]);
+        let r = BtrfsIoctlReadaArgs {
+            blocks_visited: 1,
+            blocks_cached: 1,
+            blocks_stale: 40,
+            ..Default::default()
+        };
+        assert_eq!(
+            format_summary(&o, &r),
+            "fs tree (5), commit root, readahead: 1 blocks, 0 read (0 B), 1 cached, \
+             0 errors, 40 stale in 0.000 s"
+        );
     }
 
     #[test]
@@ -395,6 +412,7 @@ mod tests {
             ("bytes_read".into(), Num("19660800".into())),
             ("elapsed_ns".into(), Num("1234000000".into())),
             ("errors".into(), Num("0".into())),
+            ("blocks_stale".into(), Num("0".into())),
         ]);
         assert_eq!(v, want);
 
@@ -407,7 +425,7 @@ mod tests {
         assert_eq!(get("detach"), Some(Bool(false)));
         assert_eq!(get("commit_root"), Some(Bool(false)));
         assert_eq!(get("start"), Some(key("0", "0", "0")));
-        assert_eq!(fields.len(), 13);
+        assert_eq!(fields.len(), 14);
     }
 
     #[test]

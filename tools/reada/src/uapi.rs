@@ -6,7 +6,7 @@
 //! struct btrfs_ioctl_reada_args { __u64 tree_id; struct btrfs_ioctl_reada_key start, end;
 //!                                 __u32 mode, flags; __u64 reserved_in[4];
 //!                                 __u64 blocks_visited, blocks_read, blocks_cached, bytes_read,
-//!                                       elapsed_ns, errors, reserved_out[2]; };
+//!                                       elapsed_ns, errors, blocks_stale, reserved_out[1]; };
 //! #define BTRFS_IOC_READA _IOWR(BTRFS_IOCTL_MAGIC, 80, struct btrfs_ioctl_reada_args)
 //! ```
 //!
@@ -82,8 +82,11 @@ pub struct BtrfsIoctlReadaArgs {
     pub elapsed_ns: u64,
     /// Blocks whose read failed or did not verify.
     pub errors: u64,
+    /// Links not followed because the tree changed under the readahead (a
+    /// commit came and the block was no longer in memory); 0 for a walk.
+    pub blocks_stale: u64,
     /// Zeroed by the kernel.
-    pub reserved_out: [u64; 2],
+    pub reserved_out: [u64; 1],
 }
 
 /// `_IOC_READ | _IOC_WRITE`.
@@ -139,7 +142,8 @@ mod tests {
         assert_eq!(offset_of!(BtrfsIoctlReadaArgs, bytes_read), 120);
         assert_eq!(offset_of!(BtrfsIoctlReadaArgs, elapsed_ns), 128);
         assert_eq!(offset_of!(BtrfsIoctlReadaArgs, errors), 136);
-        assert_eq!(offset_of!(BtrfsIoctlReadaArgs, reserved_out), 144);
+        assert_eq!(offset_of!(BtrfsIoctlReadaArgs, blocks_stale), 144);
+        assert_eq!(offset_of!(BtrfsIoctlReadaArgs, reserved_out), 152);
     }
 
     #[test]

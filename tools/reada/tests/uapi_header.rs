@@ -133,6 +133,11 @@ fn expected() -> Vec<(&'static str, &'static str, u64)> {
             u(offset_of!(A, errors)),
         ),
         (
+            "blocks_stale",
+            "offsetof(struct btrfs_ioctl_reada_args, blocks_stale)",
+            u(offset_of!(A, blocks_stale)),
+        ),
+        (
             "reserved_out",
             "offsetof(struct btrfs_ioctl_reada_args, reserved_out)",
             u(offset_of!(A, reserved_out)),
@@ -140,7 +145,7 @@ fn expected() -> Vec<(&'static str, &'static str, u64)> {
         (
             "reserved_out_size",
             "sizeof(((struct btrfs_ioctl_reada_args *)0)->reserved_out)",
-            16,
+            8,
         ),
         ("ioc_reada", "BTRFS_IOC_READA", u64::from(BTRFS_IOC_READA)),
         (

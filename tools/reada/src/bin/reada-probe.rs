@@ -152,7 +152,8 @@ fn run() -> Result<(), String> {
         a.bytes_read = a.blocks_visited;
         a.elapsed_ns = a.blocks_visited;
         a.errors = a.blocks_visited;
-        a.reserved_out = [a.blocks_visited; 2];
+        a.blocks_stale = a.blocks_visited;
+        a.reserved_out = [a.blocks_visited; 1];
     }
     let cpath = CString::new(path.as_bytes()).map_err(|_| "path has a NUL byte")?;
     // SAFETY: `cpath` is a valid NUL-terminated string.
@@ -198,8 +199,14 @@ fn run() -> Result<(), String> {
         return Ok(());
     }
     println!(
-        "ok visited={} read={} cached={} bytes={} errors={} elapsed_ns={}{suffix}",
-        a.blocks_visited, a.blocks_read, a.blocks_cached, a.bytes_read, a.errors, a.elapsed_ns
+        "ok visited={} read={} cached={} bytes={} errors={} elapsed_ns={} stale={}{suffix}",
+        a.blocks_visited,
+        a.blocks_read,
+        a.blocks_cached,
+        a.bytes_read,
+        a.errors,
+        a.elapsed_ns,
+        a.blocks_stale
     );
     if poison {
         let p = 0xa5a5_a5a5_a5a5_a5a5;
@@ -210,8 +217,9 @@ fn run() -> Result<(), String> {
             a.bytes_read,
             a.elapsed_ns,
             a.errors,
+            a.blocks_stale,
         ];
-        if outs.contains(&p) || a.reserved_out != [0; 2] {
+        if outs.contains(&p) || a.reserved_out != [0; 1] {
             return Err("an output field was not written, or reserved_out is not zero".into());
         }
     }
