@@ -1,7 +1,7 @@
 #!/bin/bash
 # The kernel crate's doctests run as KUnit tests at boot, including the
 # examples of the abstractions this project's patches add (OwnedQueue,
-# module_param_uint!, XArray): all pass.
+# UintParam, XArray, memalloc_nofs): all pass.
 # append: kunit.enable=1
 # timeout: 600
 . /tests/lib.sh
@@ -9,9 +9,9 @@ summary=$(dmesg | grep -E "# rust_doctests_kernel: pass:[0-9]+ fail:[0-9]+" | ta
 [ -n "$summary" ] || { dmesg | grep -i kunit | tail -20; fail "no KUnit summary for rust_doctests_kernel"; }
 echo "$summary"
 echo "$summary" | grep -q " fail:0 " || { dmesg | grep -B5 "not ok" | head -60; fail "doctests failed"; }
-# Doctests are named after their file: module_param.rs holds one example,
-# workqueue.rs several, OwnedQueue's among them, xarray.rs two.
-for f in module_param workqueue xarray; do
+# Doctests are named after their file: module_param.rs and fs.rs hold one
+# example each, workqueue.rs several, OwnedQueue's among them, xarray.rs two.
+for f in module_param workqueue xarray fs; do
 	dmesg | grep -E "ok [0-9]+ rust_doctest_kernel_${f}_rs_[0-9]+" > /dev/null ||
 		fail "no doctest of $f.rs ran"
 	echo "ok: the examples of $f.rs ran and passed"

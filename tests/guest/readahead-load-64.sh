@@ -34,29 +34,41 @@ for i in 0 1 2; do
 	mount ${devs[i]} ${mnts[i]}
 done
 
+# gated CMD...: runs CMD once the round's gate opens (a line on /tmp/gate)
+gated() { read -r _ < /tmp/gate; "$@"; }
+
 # round: 64 requests at once, 21 on each filesystem (fs, extent and csum
 # trees, the extent tree from its commit root) and one more on the first,
 # each waited for by a process of its own; checks every request's result
-# and prints how many were active at the peak seen
+# and prints how many were active at the peak seen. The processes are all
+# forked first and released together, so that how fast a process starts
+# (slow under TCG) does not decide how many requests overlap.
 round() {
 	local i t n pids=() peak=0 a out
-	rm -f /tmp/req.*
+	rm -f /tmp/req.* /tmp/gate
+	mkfifo /tmp/gate
+	# Held open for writing, so that a waiter's open never blocks.
+	exec 3<>/tmp/gate
 	for i in 0 1 2; do
-		for n in $(seq 8); do reada ${mnts[i]} --tree fs --json > /tmp/req.$i.fs.$n & pids+=($!); done
+		for n in $(seq 8); do gated reada ${mnts[i]} --tree fs --json > /tmp/req.$i.fs.$n & pids+=($!); done
 		for n in $(seq 7); do
-			reada ${mnts[i]} --tree extent --commit-root --json > /tmp/req.$i.extent.$n &
+			gated reada ${mnts[i]} --tree extent --commit-root --json > /tmp/req.$i.extent.$n &
 			pids+=($!)
 		done
-		for n in $(seq 6); do reada ${mnts[i]} --tree csum --json > /tmp/req.$i.csum.$n & pids+=($!); done
+		for n in $(seq 6); do gated reada ${mnts[i]} --tree csum --json > /tmp/req.$i.csum.$n & pids+=($!); done
 	done
-	reada /mnt1 --tree root --json > /tmp/req.0.root.1 &
+	gated reada /mnt1 --tree root --json > /tmp/req.0.root.1 &
 	pids+=($!)
+	# One line per process opens the gate.
+	for n in $(seq ${#pids[@]}); do echo; done >&3
 	while [ -n "$(jobs -rp)" ]; do
 		a=$(counter requests_active)
 		[ "$a" -gt $peak ] && peak=$a
 		sleep 0.2
 	done
 	for p in "${pids[@]}"; do wait "$p" || fail "a request failed (reada exit status $?)"; done
+	exec 3>&-
+	rm -f /tmp/gate
 	for f in /tmp/req.*; do
 		out=$(cat "$f")
 		i=${f#/tmp/req.}; t=${i#*.}; t=${t%.*}; i=${i%%.*}

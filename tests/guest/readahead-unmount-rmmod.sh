@@ -31,12 +31,24 @@ say "unmount with full batches of starts"
 echo 64 > /sys/module/btrfs_reada/parameters/max_in_flight
 drop_caches
 mount /dev/mapper/slow_vda $MNT
+# Reads of 2 s from here: a tree's level is read in one burst that lasts,
+# however slowly this machine starts the requests.
+for d in vda vdb; do
+	dm_retable slow_$d "0 $(blockdev --getsz /dev/$d) delay /dev/$d 0 2000 /dev/$d 0 0"
+done
 for t in fs extent fs csum; do reada $MNT --tree $t --detach > /dev/null; done
-sleep 1
-in_flight=$(dev_counter_sum in_flight)
+# Unmount as soon as a full batch is in flight.
+for i in $(seq 100); do
+	in_flight=$(dev_counter_sum in_flight)
+	[ "$in_flight" -ge 16 ] && break
+	sleep 0.1
+done
 echo "reads in flight at unmount: $in_flight"
 [ "$in_flight" -ge 16 ] || fail "only $in_flight reads in flight: no full batch of starts"
 umount $MNT
+for d in vda vdb; do
+	dm_retable slow_$d "0 $(blockdev --getsz /dev/$d) delay /dev/$d 0 400 /dev/$d 0 0"
+done
 expect_eq "requests active" 0 "$(counter requests_active)"
 expect_eq "requests held" 0 "$(counter requests_live)"
 expect_eq "blocks held" 0 "$(counter blocks_live)"

@@ -8,7 +8,7 @@
 # same bytes with no error, and no counter exists.
 # disks: 2x1G
 # timeout: 900
-# kernel: debug kasan
+# kernel: debug
 . /tests/lib.sh
 mkfs.btrfs -q -f -n 4096 -m raid1 -d raid1 /dev/vda /dev/vdb
 mount /dev/vda $MNT

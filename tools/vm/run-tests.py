@@ -49,7 +49,7 @@ def host_tests(results, args):
     """cargo test over the userspace workspace; one result per Rust test."""
     env = dict(os.environ)
     # The reada tool's ABI test compares its layout with the patched header.
-    env["READA_UAPI_HEADER"] = str(Path(args.kdir) / "include" / "uapi" / "linux" / "btrfs.h")
+    env["READA_UAPI_HEADER"] = str(Path(args.kdir).resolve() / "include" / "uapi" / "linux" / "btrfs.h")
     env["READA_REQUIRE_UAPI"] = "1"
     cmd = ["cargo", "test", "--workspace", "--release", "--no-fail-fast", "--", "--test-threads=2"]
     print(f"== host: {' '.join(cmd)}", flush=True)
