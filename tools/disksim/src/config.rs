@@ -1,5 +1,6 @@
 //! Command-line parsing (no external dependencies).
 
+use crate::flash::FlashParams;
 use crate::model::{Params, MAX_CYLINDERS, SECTOR};
 use crate::sched::Policy;
 use std::path::PathBuf;
@@ -25,7 +26,21 @@ rotational latency, transfer time and command overhead.
   --track-to-track-ms MS   seek time for 1 cylinder [0.8]
   --avg-seek-ms MS         mean seek time over random seeks [8.5]
   --full-stroke-ms MS      seek time across the whole disk [16]
-  --cylinders N            cylinder count [size / bytes-per-track, min 64]
+  --cylinders N            cylinder count [capacity / (heads * bytes per
+                           track), min 64]
+  --capacity SIZE          capacity of the whole drive, of which the export
+                           is a region; the seek curve spans the drive [the
+                           export size: the full stroke spans the export]
+  --heads N                recording surfaces, tracks per cylinder [1]
+  --region-start SIZE      where the export starts on the drive [0]
+  --drive MODEL            a stated drive: hdd-4tb = a 4 TB 7200 rpm disk,
+                           250 MB/s, 8 heads, seeks 0.8/8.5/16 ms, the export
+                           at its start; ssd = a flash drive, 80 us access
+                           latency, 8 requests at once, 500 MB/s; nvme =
+                           80 us, 32 at once, 3 GB/s; options after it
+                           override it (--rate sets a flash drive's rate)
+  --flash-latency-ms MS    a flash drive's access latency
+  --flash-channels N       requests a flash drive serves at once
   --overhead-ms MS         per-command overhead, hidden when queued [0.1]
   --drive-readahead SIZE   drive read-ahead segment: a sequential request
                            arriving within SIZE/rate of the previous one's end
@@ -89,6 +104,27 @@ pub struct Config {
     pub exit_on_disconnect: bool,
     /// Sync the backing file on flush.
     pub fsync: bool,
+    /// A flash drive instead of a rotating disk (`--drive ssd|nvme`).
+    pub flash: Option<FlashParams>,
+}
+
+/// Sets the parameters of a named drive model (`--drive`).
+fn drive_model(params: &mut Params, name: &str) -> Result<(), String> {
+    match name {
+        "hdd-4tb" => {
+            params.rpm = 7200.0;
+            params.rate = 250e6;
+            params.track_to_track_ms = 0.8;
+            params.avg_seek_ms = 8.5;
+            params.full_stroke_ms = 16.0;
+            params.capacity = Some(4_000_000_000_000);
+            params.heads = 8;
+            params.region_start = 0;
+            params.cylinders = None;
+            Ok(())
+        }
+        _ => Err(format!("--drive: unknown model {name:?} (known: hdd-4tb)")),
+    }
 }
 
 /// Parses a size with binary suffixes: `4096`, `512K`, `512M`, `8G`, `1T`,
@@ -205,6 +241,8 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, Str
     let mut exit_on_disconnect = false;
     let mut fsync = false;
     let mut sweep = false;
+    let mut flash: Option<FlashParams> = None;
+    let mut rate = None;
 
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
@@ -239,7 +277,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, Str
             "--file" => file = Some(PathBuf::from(value()?)),
             "--size" => size = Some(parse_size(&value()?)?),
             "--rpm" => params.rpm = parse_f64(&opt, &value()?)?,
-            "--rate" => params.rate = parse_rate(&value()?)?,
+            "--rate" => rate = Some(parse_rate(&value()?)?),
             "--track-to-track-ms" => params.track_to_track_ms = parse_f64(&opt, &value()?)?,
             "--avg-seek-ms" => params.avg_seek_ms = parse_f64(&opt, &value()?)?,
             "--full-stroke-ms" => params.full_stroke_ms = parse_f64(&opt, &value()?)?,
@@ -253,6 +291,53 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, Str
                     return Err(format!("--cylinders must be in 4..={MAX_CYLINDERS}"));
                 }
                 params.cylinders = Some(n);
+            }
+            "--capacity" => params.capacity = Some(parse_size(&value()?)?),
+            "--heads" => {
+                let v = value()?;
+                params.heads = v
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| format!("--heads: bad number {v:?}"))?;
+            }
+            "--region-start" => params.region_start = parse_size(&value()?)?,
+            "--drive" => {
+                let v = value()?;
+                match v.as_str() {
+                    "ssd" => flash = Some(FlashParams::default()),
+                    "nvme" => {
+                        flash = Some(FlashParams {
+                            latency_ms: 0.08,
+                            channels: 32,
+                            rate: 3e9,
+                        })
+                    }
+                    _ => {
+                        flash = None;
+                        drive_model(&mut params, &v)?;
+                    }
+                }
+                rate = None;
+            }
+            "--flash-latency-ms" => {
+                let v = parse_f64(&opt, &value()?)?;
+                flash
+                    .as_mut()
+                    .ok_or("--flash-latency-ms needs --drive ssd|nvme first")?
+                    .latency_ms = v;
+            }
+            "--flash-channels" => {
+                let v = value()?;
+                let n = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("--flash-channels: bad number {v:?}"))?;
+                flash
+                    .as_mut()
+                    .ok_or("--flash-channels needs --drive ssd|nvme first")?
+                    .channels = n;
             }
             "--overhead-ms" => params.overhead_ms = parse_f64(&opt, &value()?)?,
             "--drive-readahead" => params.readahead = parse_size(&value()?)?,
@@ -275,12 +360,21 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, Str
             _ => return Err(format!("unknown option {arg:?}")),
         }
     }
+    if let Some(r) = rate {
+        match flash.as_mut() {
+            Some(f) => f.rate = r,
+            None => params.rate = r,
+        }
+    }
     if let Some(s) = size {
         if s == 0 || s % SECTOR != 0 {
             return Err(format!("--size must be a positive multiple of {SECTOR}"));
         }
     }
     if sweep {
+        if flash.is_some() {
+            return Err("--sweep models a rotating disk, not --drive ssd|nvme".into());
+        }
         params.size = size.ok_or("--sweep needs --size")?;
         return Ok(Parsed::Sweep(Box::new(SweepConfig {
             params,
@@ -308,6 +402,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, Str
         name,
         exit_on_disconnect,
         fsync,
+        flash,
     })))
 }
 
@@ -361,5 +456,48 @@ mod tests {
         };
         assert_eq!((w.params.size, w.speed_factor), (2 << 30, 4.0));
         assert!(parse_args(args("--sweep")).is_err());
+    }
+
+    #[test]
+    fn drive_geometry_options() {
+        let Parsed::Sweep(w) = parse_args(args(
+            "--sweep --size 2G --drive hdd-4tb --heads 4 --region-start 1T",
+        ))
+        .unwrap() else {
+            panic!("not a sweep")
+        };
+        assert_eq!(w.params.capacity, Some(4_000_000_000_000));
+        assert_eq!(w.params.rate, 250e6);
+        assert_eq!(w.params.heads, 4, "an option after --drive overrides it");
+        assert_eq!(w.params.region_start, 1 << 40);
+        let Parsed::Sweep(w) = parse_args(args("--sweep --size 2G --capacity 1T")).unwrap() else {
+            panic!("not a sweep")
+        };
+        assert_eq!((w.params.capacity, w.params.heads), (Some(1 << 40), 1));
+        assert!(parse_args(args("--sweep --size 2G --drive floppy")).is_err());
+        assert!(parse_args(args("--sweep --size 2G --heads 0")).is_err());
+    }
+
+    #[test]
+    fn flash_drive_options() {
+        let run = |a: &str| match parse_args(args(&format!("--socket /s --file /f {a}"))) {
+            Ok(Parsed::Run(c)) => Ok(c),
+            Ok(_) => panic!("not a run"),
+            Err(e) => Err(e),
+        };
+        let c = run("--drive ssd").unwrap();
+        assert_eq!(c.flash, Some(FlashParams::default()));
+        let c = run("--drive nvme --rate 2G --flash-channels 16 --flash-latency-ms 0.1").unwrap();
+        let f = c.flash.unwrap();
+        assert_eq!((f.rate, f.channels, f.latency_ms), (2e9, 16, 0.1));
+        assert_eq!(
+            c.params.rate,
+            Params::default().rate,
+            "--rate went to the flash drive"
+        );
+        let c = run("--rate 100M --drive hdd-4tb").unwrap();
+        assert_eq!((c.flash, c.params.rate), (None, 250e6));
+        assert!(run("--flash-channels 4").is_err());
+        assert!(parse_args(args("--sweep --size 1G --drive ssd")).is_err());
     }
 }

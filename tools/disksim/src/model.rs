@@ -32,6 +32,15 @@
 //! ```
 //!
 //! (a streaming write, or a read after a write: `finish = ready + len/rate`).
+//!
+//! Geometry.  The export is a region of a drive of `capacity` bytes,
+//! starting at `region_start`; `cyl(x)` maps the drive byte `region_start +
+//! x` linearly onto the cylinders, of which there are `capacity /
+//! (heads * bytes per track)` unless given.  The seek curve spans the whole
+//! drive, so a small export on a big drive seeks across a few hundred
+//! cylinders at most, as a filesystem in a partition of a multi-terabyte
+//! disk does.  By default the drive is the export (capacity = export size,
+//! one head): the whole stroke spans the export.
 
 /// Sector size used for fault-injection ranges and alignment.
 pub const SECTOR: u64 = 512;
@@ -51,8 +60,15 @@ pub struct Params {
     pub avg_seek_ms: f64,
     /// Seek time over the whole disk (distance cylinders - 1).
     pub full_stroke_ms: f64,
-    /// Number of cylinders; `None` = one track per cylinder, at least 64.
+    /// Number of cylinders; `None` = capacity / (heads * bytes per track),
+    /// at least 64.
     pub cylinders: Option<u64>,
+    /// Capacity of the whole drive in bytes; `None` = the export size.
+    pub capacity: Option<u64>,
+    /// Recording surfaces (tracks per cylinder).
+    pub heads: u64,
+    /// Where the export starts on the drive, in bytes.
+    pub region_start: u64,
     /// Per-command controller overhead (hidden when the drive is busy).
     pub overhead_ms: f64,
     /// Drive read-ahead segment in bytes: how far the drive keeps reading
@@ -71,6 +87,9 @@ impl Default for Params {
             avg_seek_ms: 8.5,
             full_stroke_ms: 16.0,
             cylinders: None,
+            capacity: None,
+            heads: 1,
+            region_start: 0,
             overhead_ms: 0.1,
             readahead: 2 << 20,
         }
@@ -153,6 +172,10 @@ pub struct Service {
     pub seek_distance: u64,
     /// Served as a streaming continuation of the previous request.
     pub sequential: bool,
+    /// Time the request adds to the drive's busy time: `finish - start` on
+    /// a disk, which serves one request at a time; on a flash drive only
+    /// the part during which no earlier request was in service.
+    pub busy: f64,
 }
 
 impl Service {
@@ -323,6 +346,8 @@ pub struct Disk {
     params: Params,
     curve: SeekCurve,
     cylinders: u64,
+    /// Bytes of the whole drive (>= region_start + export size).
+    capacity: u64,
     /// Bytes passing under the head in one revolution.
     track_bytes: f64,
     /// Seconds per revolution.
@@ -351,11 +376,22 @@ impl Disk {
         if !(params.overhead_ms.is_finite() && params.overhead_ms >= 0.0) {
             return Err("overhead must be >= 0".into());
         }
+        if params.heads == 0 {
+            return Err("heads must be positive".into());
+        }
+        let capacity = params.capacity.unwrap_or(params.size);
+        match params.region_start.checked_add(params.size) {
+            Some(end) if end <= capacity => {}
+            _ => return Err(format!(
+                "the export ({} bytes from byte {}) does not fit on a drive of {capacity} bytes",
+                params.size, params.region_start
+            )),
+        }
         let rev = 60.0 / params.rpm;
         let track_bytes = params.rate * rev;
         let cylinders = match params.cylinders {
             Some(c) => c,
-            None => ((params.size as f64 / track_bytes).ceil() as u64)
+            None => ((capacity as f64 / (track_bytes * params.heads as f64)).ceil() as u64)
                 .clamp(MIN_DEFAULT_CYLINDERS, MAX_CYLINDERS),
         };
         let curve = SeekCurve::fit(
@@ -369,6 +405,7 @@ impl Disk {
             params,
             curve,
             cylinders,
+            capacity,
             track_bytes,
             rev,
             head_cyl: 0,
@@ -414,11 +451,13 @@ impl Disk {
         self.busy_until
     }
 
-    /// Cylinder holding byte `offset` (linear map of the byte range onto the
-    /// cylinders; offsets past the end map to the last cylinder).
+    /// Cylinder holding byte `offset` of the export (linear map of the
+    /// drive's bytes onto the cylinders; offsets past the drive's end map to
+    /// the last cylinder).
     pub fn cylinder_of(&self, offset: u64) -> u64 {
-        let c = (offset as u128 * self.cylinders as u128) / self.params.size as u128;
-        (c as u64).min(self.cylinders - 1)
+        let at = self.params.region_start as u128 + offset as u128;
+        let c = (at * self.cylinders as u128) / self.capacity as u128;
+        (c.min(u64::MAX as u128) as u64).min(self.cylinders - 1)
     }
 
     /// Platter angle (fraction of a revolution, in [0, 1)) at time `t`.
@@ -426,9 +465,11 @@ impl Disk {
         (t / self.rev).rem_euclid(1.0)
     }
 
-    /// Angular position (fraction of a revolution) of byte `offset` in its track.
+    /// Angular position (fraction of a revolution) of byte `offset` of the
+    /// export in its track.
     pub fn target_angle(&self, offset: u64) -> f64 {
-        (offset as f64).rem_euclid(self.track_bytes) / self.track_bytes
+        ((self.params.region_start as f64) + offset as f64).rem_euclid(self.track_bytes)
+            / self.track_bytes
     }
 
     /// Time from `t` until `offset` passes under the head, in [0, rev).
@@ -518,6 +559,7 @@ impl Disk {
         };
         let finish = ready + seek + rotation + transfer;
         let end = req.offset.saturating_add(req.len);
+        let busy = finish - start;
         self.head_cyl = self.cylinder_of(end.saturating_sub(1).max(req.offset));
         self.prev_end = Some(end);
         self.prev_kind = Some(req.kind);
@@ -531,6 +573,7 @@ impl Disk {
             transfer,
             seek_distance,
             sequential,
+            busy,
         }
     }
 }
@@ -754,6 +797,83 @@ pub(crate) mod tests {
         // Just missed it: almost a full revolution.
         let w = d.rotational_wait(1e-6, 0);
         assert!((w - (d.revolution() - 1e-6)).abs() < 1e-9);
+    }
+
+    /// The 4 TB drive of `--drive hdd-4tb`, exporting `size` bytes from
+    /// `start`.
+    fn big_drive(size: u64, start: u64) -> Disk {
+        Disk::new(Params {
+            size,
+            rate: 250e6,
+            capacity: Some(4_000_000_000_000),
+            heads: 8,
+            region_start: start,
+            ..Params::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn export_on_a_big_drive_seeks_short() {
+        // Crossing a 256 MiB chunk of a 2 GiB export: on a drive that is the
+        // export, an eighth of the full stroke; on a 4 TB drive, some 16 of
+        // its 240,000 cylinders, about a track-to-track seek.
+        let chunk = 256u64 << 20;
+        let small = Disk::new(Params {
+            size: 2 << 30,
+            rate: 250e6,
+            ..Params::default()
+        })
+        .unwrap();
+        let big = big_drive(2 << 30, 0);
+        assert!(
+            (200_000..280_000).contains(&big.cylinders()),
+            "{}",
+            big.cylinders()
+        );
+        let d_small = small.cylinder_of(chunk);
+        let d_big = big.cylinder_of(chunk);
+        let (t_small, t_big) = (small.curve().time(d_small), big.curve().time(d_big));
+        assert!(t_small > 5e-3, "small drive: {t_small}");
+        assert!(t_big < 2e-3, "4 TB drive: {t_big}");
+        // The whole export fits in well under a percent of the stroke.
+        assert!(big.cylinder_of((2 << 30) - 1) < big.cylinders() / 100);
+        // The curve still spans the drive: a random seek averages 8.5 ms.
+        assert!((big.curve().random_mean() - 8.5e-3).abs() < 0.1e-3);
+    }
+
+    #[test]
+    fn export_region_maps_onto_its_cylinders() {
+        let mid = 2_000_000_000_000u64;
+        let d = big_drive(1 << 30, mid);
+        let c0 = d.cylinder_of(0);
+        assert!(
+            c0.abs_diff(d.cylinders() / 2) <= 1,
+            "{c0} of {}",
+            d.cylinders()
+        );
+        assert!(d.cylinder_of(1 << 30) > c0);
+        // A request in the export starts where its drive byte is on the
+        // platter.
+        let t = d.track_bytes();
+        let want = ((mid as f64) + 4096.0).rem_euclid(t) / t;
+        assert!((d.target_angle(4096) - want).abs() < 1e-9);
+        // Default: the drive is the export.
+        let e = disk();
+        assert_eq!(e.cylinder_of(e.params().size - 1), e.cylinders() - 1);
+        // An export past the drive's end is refused.
+        assert!(Disk::new(Params {
+            size: 1 << 30,
+            capacity: Some(1 << 30),
+            region_start: 4096,
+            ..Params::default()
+        })
+        .is_err());
+        assert!(Disk::new(Params {
+            heads: 0,
+            ..Params::default()
+        })
+        .is_err());
     }
 
     #[test]

@@ -160,6 +160,18 @@ impl<T> Queue<T> {
     }
 
     /// Removes and returns the request to serve next.
+    /// Removes the oldest request, whatever the policy (a drive without
+    /// positioning costs has nothing to reorder for).
+    pub fn pop_oldest(&mut self) -> Option<Dispatched<T>> {
+        let e = self.items.pop_front()?;
+        Some(Dispatched {
+            req: e.req,
+            arrival: e.arrival,
+            payload: e.payload,
+        })
+    }
+
+    /// Removes and returns the request to serve next (see [`Queue::choose`]).
     pub fn pop_next(&mut self, disk: &Disk, now: f64) -> Option<Dispatched<T>> {
         let i = self.choose(disk, now)?;
         for e in self.items.iter_mut().take(i) {

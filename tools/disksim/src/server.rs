@@ -9,9 +9,11 @@
 //! and sends the reply.
 
 use crate::config::Config;
+use crate::flash::Flash;
 use crate::model::{Disk, Kind, Request, Service, SECTOR};
 use crate::sched::Queue;
 use crate::stats::{json_string, Stats};
+use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Read, Write};
 use std::os::fd::AsRawFd;
@@ -163,9 +165,25 @@ impl Server {
         cfg.params.size = size;
         // Validate the model before touching the file.
         let disk = Disk::new(cfg.params.clone())?;
+        let flash = cfg.flash.clone().map(Flash::new).transpose()?;
         let c = disk.curve();
-        let geometry = format!(
-            "{} cylinders, {:.0} bytes/track, seek(d) = {:.4} + {:.5}*sqrt(d) ms for d <= {:.0}, \
+        let region = match disk.params().capacity {
+            Some(cap) => format!(
+                "export at byte {} of a {cap}-byte drive, {} heads, ",
+                disk.params().region_start,
+                disk.params().heads
+            ),
+            None => String::new(),
+        };
+        let geometry = match &flash {
+            Some(f) => format!(
+                "flash drive: {} ms access latency, {} requests at once, {:.1} MB/s",
+                f.params().latency_ms,
+                f.params().channels,
+                f.params().rate / 1e6
+            ),
+            None => format!(
+            "{region}{} cylinders, {:.0} bytes/track, seek(d) = {:.4} + {:.5}*sqrt(d) ms for d <= {:.0}, \
              {:.4} + {:.7}*d ms above",
             disk.cylinders(),
             disk.track_bytes(),
@@ -174,7 +192,8 @@ impl Server {
             c.boundary,
             c.c * 1e3,
             c.e * 1e3
-        );
+        ),
+        };
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -215,7 +234,10 @@ impl Server {
         let s2 = Arc::clone(&server);
         let h = thread::Builder::new()
             .name("disk".into())
-            .spawn(move || s2.worker(disk))
+            .spawn(move || match flash {
+                Some(f) => s2.flash_worker(f),
+                None => s2.worker(disk),
+            })
             .map_err(|e| format!("cannot start worker: {e}"))?;
         *lock(&server.worker) = Some(h);
         Ok(server)
@@ -229,6 +251,12 @@ impl Server {
     /// Human description of the model in use.
     pub fn describe(&self) -> String {
         let p = &self.cfg.params;
+        if self.cfg.flash.is_some() {
+            return format!(
+                "disksim {}: {} bytes, speed factor {}; {}",
+                self.cfg.name, self.size, self.cfg.speed_factor, self.geometry
+            );
+        }
         format!(
             "disksim {}: {} bytes, {} rpm, {:.1} MB/s, seek {}/{}/{} ms, overhead {} ms, \
              reorder {}, speed factor {}; {}",
@@ -244,6 +272,16 @@ impl Server {
             self.cfg.speed_factor,
             self.geometry
         )
+    }
+
+    /// The export's transmission flags: a flash drive is not rotational
+    /// (the guest's block layer reads the flag).
+    fn transmission_flags(&self) -> u16 {
+        if self.cfg.flash.is_some() {
+            TRANSMISSION_FLAGS & !TF_ROTATIONAL
+        } else {
+            TRANSMISSION_FLAGS
+        }
     }
 
     /// Whether a client asked us to stop (`--exit-on-disconnect`).
@@ -364,7 +402,7 @@ impl Server {
                     // Any name selects the single export.
                     let mut out = Vec::with_capacity(134);
                     out.extend_from_slice(&self.size.to_be_bytes());
-                    out.extend_from_slice(&TRANSMISSION_FLAGS.to_be_bytes());
+                    out.extend_from_slice(&self.transmission_flags().to_be_bytes());
                     if !no_zeroes {
                         out.extend_from_slice(&[0u8; 124]);
                     }
@@ -396,7 +434,7 @@ impl Server {
                     let mut d = Vec::with_capacity(12);
                     d.extend_from_slice(&INFO_EXPORT.to_be_bytes());
                     d.extend_from_slice(&self.size.to_be_bytes());
-                    d.extend_from_slice(&TRANSMISSION_FLAGS.to_be_bytes());
+                    d.extend_from_slice(&self.transmission_flags().to_be_bytes());
                     opt_reply(w, opt, REP_INFO, &d)?;
                     if infos.contains(&INFO_BLOCK_SIZE) {
                         let mut d = Vec::with_capacity(14);
@@ -530,6 +568,39 @@ impl Server {
             self.log(&d.req, d.arrival, &svc);
             d.payload.conn.reply(d.payload.handle, err, data.as_deref());
             disk.delivered(self.sim_now());
+            d.payload.conn.done();
+        }
+    }
+
+    /// The worker of a flash drive: it serves every queued request at once
+    /// (the model overlaps them on its channels), doing each one's I/O in
+    /// arrival order, and replies to each at its finish time. The model's
+    /// finish times never decrease in serving order, so the replies go out
+    /// in that order too.
+    fn flash_worker(&self, mut flash: Flash) {
+        let mut served = VecDeque::new();
+        loop {
+            {
+                let mut st = lock(&self.queue);
+                while st.q.is_empty() && served.is_empty() {
+                    if st.shutdown {
+                        return;
+                    }
+                    st = self.queue_cv.wait(st).unwrap_or_else(|e| e.into_inner());
+                }
+                while let Some(d) = st.q.pop_oldest() {
+                    let svc = flash.service(d.arrival, &d.req);
+                    let (err, data, injected) = self.execute(&d.req, &d.payload);
+                    served.push_back((d, svc, err, data, injected));
+                }
+            }
+            let Some((d, svc, err, data, injected)) = served.pop_front() else {
+                continue;
+            };
+            self.sleep_until_sim(svc.finish);
+            self.account(&d.req, d.arrival, &svc, err, injected);
+            self.log(&d.req, d.arrival, &svc);
+            d.payload.conn.reply(d.payload.handle, err, data.as_deref());
             d.payload.conn.done();
         }
     }

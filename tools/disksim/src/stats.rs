@@ -63,7 +63,7 @@ impl Stats {
                 self.bytes_written += len;
             }
         }
-        self.busy += s.service_time();
+        self.busy += s.busy;
         self.seek += s.seek;
         self.rotation += s.rotation;
         self.transfer += s.transfer;
@@ -212,6 +212,7 @@ mod tests {
             rotation: 0.004,
             transfer: 0.001,
             seek_distance: 10,
+            busy: 0.01,
             ..Service::default()
         };
         st.record(Kind::Read, 4096, 1.0, &s);

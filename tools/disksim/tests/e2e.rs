@@ -335,6 +335,56 @@ fn export_name_then_sigterm() {
     assert_eq!(stat_u64(&json, "reads"), 2);
 }
 
+#[test]
+fn flash_drive_overlaps_queued_reads() {
+    let dir = TempDir::new("flash");
+    let mut child = spawn(
+        &dir.0,
+        &[
+            "--drive",
+            "ssd",
+            "--flash-latency-ms",
+            "50",
+            "--exit-on-disconnect",
+        ],
+    );
+    let mut s = UnixStream::connect(dir.0.join("sock")).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    greet(&mut s);
+    let (_, flags) = go(&mut s);
+    assert_eq!(flags & (1 << 4), 0, "a flash drive is not ROTATIONAL");
+    // A write and a read of the same bytes, pipelined: the read sees it.
+    let data = pattern(7, 4096);
+    request(&mut s, 1, 1, 1 << 20, 4096, &data);
+    request(&mut s, 0, 2, 1 << 20, 4096, &[]);
+    let mut reads = HashMap::from([(2, 4096)]);
+    assert_eq!(reply(&mut s, &reads).0, 1, "replies in serving order");
+    let (h, err, back) = reply(&mut s, &reads);
+    assert_eq!((h, err), (2, 0));
+    assert!(back == data);
+    // Eight reads queued at once take about one 50 ms latency on eight
+    // channels, not eight of them.
+    let t0 = Instant::now();
+    for i in 0..8u64 {
+        request(&mut s, 0, 10 + i, i * (4 << 20), 4096, &[]);
+        reads.insert(10 + i, 4096);
+    }
+    for _ in 0..8 {
+        assert_eq!(reply(&mut s, &reads).1, 0);
+    }
+    let took = t0.elapsed();
+    assert!(took >= Duration::from_millis(50), "{took:?}");
+    assert!(
+        took < Duration::from_millis(300),
+        "{took:?}: not overlapped"
+    );
+    request(&mut s, 2, 99, 0, 0, &[]);
+    drop(s);
+    assert!(wait_exit(&mut child).success());
+    let json = std::fs::read_to_string(dir.0.join("stats.json")).unwrap();
+    assert_eq!(stat_u64(&json, "reads"), 9);
+}
+
 /// Reads `path` until it holds `n` lines (a snapshot is written by the
 /// server's main loop shortly after the signal).
 fn wait_lines(path: &Path, n: usize) -> Vec<String> {
