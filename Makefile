@@ -3,17 +3,20 @@
 # btrfs tree readahead: the patched kernel, the Rust module, the userspace
 # tools and the VM harness. Everything generated goes under build/.
 #
-#   make check    build everything, boot the VM, run every test, print "N passed, N failed"
+#   make check    build everything, run the tests in VMs, print "N passed, N failed"
+#   make check-full   the same with every test's KASAN run and longer rounds
 #   make demo     build everything, boot the VM on several disks, show the module at work
 #   make shell    an interactive shell in the VM (module in /reada, tests in /tests)
 #
 # Three kernels, each in its own tree: KVARIANT=debug (lockdep, atomic-sleep,
 # list and hung-task checks, slab debugging, fault injection, KUnit; what
 # `make check` runs every test on), KVARIANT=kasan (debug plus KASAN and
-# kmemleak; `make check` runs the readahead, scrub and fault tests on it too)
+# kmemleak; `make check` runs the concurrency, fault and load tests on it
+# too, `make check-full` every readahead and scrub test)
 # and KVARIANT=release (no debugging; `make demo` and `make bench`).
 #
 # Knobs: TEST=regex (run only matching tests), V=1 (guest output live),
+#        TESTJOBS=n (guest runs at a time, default 2),
 #        VM_ACCEL=kvm (KVM instead of TCG), JOBS=n (kernel build parallelism),
 #        KVARIANT=debug|kasan|release (for `make shell` and the build targets).
 
@@ -43,7 +46,7 @@ CONFIG_HASH = $(shell cat $(KFRAGMENTS) | sha256sum | cut -c1-16)
 VERSION := $(shell git -C $(TOP) describe --always --dirty 2>/dev/null || echo unknown)
 MODULE_SOURCES := $(wildcard Kbuild Kconfig rust samples tests/detectors)
 
-.PHONY: all check demo demo-vm shell deps kernel-tree kernel module tools initramfs lint clean help
+.PHONY: all check check-full demo demo-vm shell deps kernel-tree kernel module tools initramfs lint clean help
 
 all: kernel module tools initramfs
 
@@ -84,13 +87,14 @@ tools: deps
 initramfs: module tools
 	@bash tools/vm/mkinitramfs.sh $(INITRAMFS) $(MODDIR) $(TOOLS_BIN)
 
-check:
+check check-full:
 	@$(MAKE) --no-print-directory KVARIANT=debug all
 	@$(MAKE) --no-print-directory KVARIANT=kasan kernel module initramfs
 	@python3 tools/vm/run-tests.py --builddir $(B) \
 		--kernel $(B)/linux-debug/arch/x86/boot/bzImage --initramfs $(B)/initramfs-debug.cpio \
 		--kdir $(B)/linux-debug \
 		--kasan-kernel $(B)/linux-kasan/arch/x86/boot/bzImage --kasan-initramfs $(B)/initramfs-kasan.cpio \
+		--suite $(if $(filter check-full,$@),full,check) $(if $(TESTJOBS),--jobs $(TESTJOBS)) \
 		$(if $(TEST),--filter '$(TEST)') $(if $(V),--verbose)
 
 demo:

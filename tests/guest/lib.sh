@@ -18,7 +18,12 @@ fail() {
 	[ "$BASHPID" = "$TEST_PID" ] || kill -USR1 "$TEST_PID"
 	exit 1
 }
-say() { echo "--- $*"; }
+# say WHAT: a phase of the test, in its output and, with the kernel's
+# timestamp, on the console (where the phases' times can be read)
+say() {
+	echo "--- $*"
+	echo "reada-test: --- $*" > /dev/kmsg 2>/dev/null || true
+}
 
 # expect_eq WHAT EXPECTED ACTUAL
 expect_eq() {
@@ -41,6 +46,11 @@ expect_status() {
 # kasan_kernel: true on the KASAN and kmemleak kernel, some ten times slower
 # under TCG, where the longest tests do less
 kasan_kernel() { [ -e /sys/kernel/debug/kmemleak ]; }
+
+# full_suite: true in `make check-full` (run-tests.py --suite full), where
+# the longest tests run all their rounds; `make check` runs fewer, to stay
+# within CI's time on two slow cores
+full_suite() { [ "${READA_SUITE:-full}" = full ]; }
 
 module_loaded() { [ -d /sys/module/btrfs_reada ]; }
 load_module() { insmod "$MODULE"; module_loaded || fail "module did not load"; }

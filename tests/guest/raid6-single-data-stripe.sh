@@ -8,7 +8,8 @@
 # with the data and P devices both missing the file must be rebuilt from Q.
 # disks: 3x1G
 # timeout: 300
-# kernel: debug kasan
+# kernel: debug
+# full: kasan
 # expect-console: BTRFS warning \(device \w+\): devid \d+ uuid \S+ is missing
 . /tests/lib.sh
 

@@ -9,7 +9,8 @@
 # nothing is held afterwards and btrfs check is clean.
 # disks: 2x1G
 # timeout: 900
-# kernel: debug kasan
+# kernel: debug
+# full: kasan
 . /tests/lib.sh
 load_module
 dm_delayed slow0 /dev/vda 50
@@ -35,6 +36,8 @@ read0=$(counter blocks_read)
 request_stale=0
 rounds=6
 kasan_kernel && rounds=3
+# `make check`: half the rounds.
+full_suite || rounds=$((rounds / 2))
 for round in $(seq 1 $rounds); do
 	# Blocks written in this mount stay in memory: remount, so that the
 	# readahead reads from the slow disks while the writer commits.

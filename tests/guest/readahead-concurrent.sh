@@ -3,7 +3,8 @@
 # with the right blocks, and blocks wanted by several requests are read once.
 # disks: 3x1G
 # timeout: 600
-# kernel: debug kasan
+# kernel: debug
+# full: kasan
 . /tests/lib.sh
 load_module
 devs=$(disks 3)

@@ -7,6 +7,9 @@
 # fs tree visit what the plain walk visits; then a plain walk of every tree
 # reads nothing from disk. Each configuration runs with another
 # max_in_flight, and no device ever has more reads in flight than that.
+# `make check` runs 7 of the 11 configurations; the profiles of those it
+# leaves out (16 KiB DUP, RAID1, RAID1C3, RAID10) are read by
+# readahead-then-walk-reads-nothing at 4 KiB.
 # disks: 4x1G
 # timeout: 1500
 . /tests/lib.sh
@@ -22,8 +25,9 @@ tree_number() {
 params=/sys/module/btrfs_reada/parameters/max_in_flight
 limits=(1 2 3 6)
 n=0
-for config in 16384:single:1 16384:dup:1 16384:raid1:2 16384:raid1c3:3 16384:raid1c4:4 \
-	16384:raid10:4 16384:raid5:3 16384:raid6:4 4096:raid1:2 65536:raid1:2 mixed:dup:1; do
+configs="16384:single:1 16384:raid1c4:4 16384:raid5:3 16384:raid6:4 4096:raid1:2 65536:raid1:2 mixed:dup:1"
+full_suite && configs="$configs 16384:dup:1 16384:raid1:2 16384:raid1c3:3 16384:raid10:4"
+for config in $configs; do
 	IFS=: read -r nodesize profile ndev <<< "$config"
 	devs=$(disks $ndev)
 	if [ $nodesize = mixed ]; then

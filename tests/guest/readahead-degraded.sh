@@ -9,7 +9,8 @@
 # expect-console: BTRFS (warning|error) \(device \w+\): devid \d+ uuid \S+ is missing
 # expect-console: BTRFS error \(device \w+\): failed to read the system array: -2
 # expect-console: BTRFS error \(device \w+\): open_ctree failed: -2
-# kernel: debug kasan
+# kernel: debug
+# full: kasan
 . /tests/lib.sh
 load_module
 mkfs.btrfs -q -f -n 4096 -m raid1 -d raid1 /dev/vda /dev/vdb

@@ -92,6 +92,8 @@ done0=$(counter requests_done)
 # begin: 32 at once is its floor.
 duration=90 floor=48
 if kasan_kernel; then duration=30 floor=32; fi
+# `make check`: a third of the time (on KASAN, one round).
+full_suite || duration=$((duration / 3))
 end=$((SECONDS + duration)) rounds=0 peak=0
 while [ $SECONDS -lt $end ]; do
 	# Cold: nothing of the trees left in memory.

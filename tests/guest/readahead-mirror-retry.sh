@@ -4,7 +4,8 @@
 # request still visits every block and reports no error; the counters show
 # the failed reads on that device and the retries. Nothing hangs.
 # disks: 2x1G
-# kernel: debug kasan
+# kernel: debug
+# full: kasan
 # timeout: 600
 # expect-console: BTRFS error \(device \w+\): bdev /dev/mapper/flaky errs: wr 0, rd \d+, flush 0, corrupt 0, gen 0
 . /tests/lib.sh

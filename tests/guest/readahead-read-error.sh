@@ -6,7 +6,8 @@
 # disks: 2x1G
 # timeout: 600
 # expect-console: BTRFS error \(device \w+\): bdev /dev/mapper/flaky errs: wr 0, rd \d+, flush 0, corrupt 0, gen 0
-# kernel: debug kasan
+# kernel: debug
+# full: kasan
 . /tests/lib.sh
 load_module
 size=$(blockdev --getsz /dev/vdb)

@@ -8,7 +8,8 @@
 # freed.
 # disks: 1x1G
 # timeout: 300
-# kernel: debug kasan
+# kernel: debug
+# full: kasan
 # expect-splat: btrfs_reada: readahead stalled
 . /tests/lib.sh
 load_module

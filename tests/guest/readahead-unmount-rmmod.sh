@@ -3,7 +3,8 @@
 # unmount drains them cleanly, also with the passes taking full batches of
 # starts (64 reads in flight per device); afterwards the module unloads.
 # disks: 2x1G
-# kernel: debug kasan
+# kernel: debug
+# full: kasan
 # timeout: 600
 . /tests/lib.sh
 load_module

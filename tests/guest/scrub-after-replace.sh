@@ -17,11 +17,13 @@
 #
 # Environment (vmrun.py --env): ROUNDS (default 1) repeats everything;
 # PROFILES (default "raid1 raid10 raid5 raid6"); MODES (default "stock
-# module"). On the KASAN kernel, some ten times slower, the defaults are the
-# module's rounds of RAID10 and RAID6 only, to keep `make check` in time.
+# module"; "module" in `make check`). On the KASAN kernel (`make
+# check-full`), some ten times slower, the defaults are the module's rounds
+# of RAID10 and RAID6 only.
 # disks: 5x1G
 # timeout: 1200
-# kernel: debug kasan
+# kernel: debug
+# full: kasan
 # expect-console: BTRFS warning \(device \w+\): devid 2 uuid \S+ is missing
 # expect-console: BTRFS error \(device \w+\): bdev <missing disk> errs: wr \d+, rd \d+, flush 0, corrupt 0, gen 0
 . /tests/lib.sh
@@ -32,6 +34,8 @@ if kasan_kernel; then
 	MODES=${MODES:-module}
 fi
 PROFILES=${PROFILES:-raid1 raid10 raid5 raid6}
+# `make check`: the module's rounds only.
+full_suite || MODES=${MODES:-module}
 MODES=${MODES:-stock module}
 DEVS4="/dev/vda /dev/vdb /dev/vdc /dev/vdd"
 SPARE=/dev/vde

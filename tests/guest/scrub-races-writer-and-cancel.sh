@@ -6,7 +6,8 @@
 # the run on any splat).
 # disks: 2x1G
 # timeout: 900
-# kernel: debug kasan
+# kernel: debug
+# full: kasan
 . /tests/lib.sh
 load_module
 mkfs.btrfs -q -f -n 4096 -m raid1 -d raid1 /dev/vda /dev/vdb

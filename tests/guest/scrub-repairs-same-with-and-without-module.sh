@@ -9,7 +9,8 @@
 # expect-console: BTRFS error \(device vda\): bdev /dev/vdb errs: wr 0, rd 0, flush 0, corrupt [12], gen 0
 # expect-console: BTRFS error \(device vda\): fixed up error at logical \d+ on dev /dev/vdb physical \d+
 # expect-console: BTRFS warning \(device vda\): tree block \d+ mirror 2 has bad bytenr, has \d+ want \d+
-# kernel: debug kasan
+# kernel: debug
+# full: kasan
 . /tests/lib.sh
 
 # The same file contents in both rounds.

@@ -16,13 +16,24 @@ A guest test is an executable script; comment lines at its top set its VM:
     # append: ARGS           extra kernel command line
     # kernel: debug kasan    the kernels to run it on (default: debug); a run
                              on another than debug is named guest/NAME@KERNEL
+    # full: kasan            more kernels to run it on in the full suite only
+                             (`--suite full`, `make check-full`)
+
+Two suites: `check` (what `make check` and CI run, sized to finish well
+within CI's 90 minutes on two slow cores) and `full` (every run on every
+kernel asked for, and the scripts' longer rounds: the guest sees
+READA_SUITE=full). Guest runs go `--jobs` at a time (default 2): most of a
+run's time is waiting on slowed virtual disks, not on the host's CPU.
 """
 
 import argparse
+import concurrent.futures
+import io
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -31,18 +42,26 @@ VMRUN = TOP / "tools" / "vm" / "vmrun.py"
 
 
 class Results:
+    """Results and their report. Guest runs finish in any order: each writes
+    its lines to a buffer of its own (`out`), printed whole with its result
+    under the lock."""
+
     def __init__(self):
         self.passed = []
         self.failed = []
+        self.lock = threading.Lock()
 
-    def add(self, name, ok, seconds=None, why=""):
+    def add(self, name, ok, seconds=None, why="", out=None):
         took = f" ({seconds:.1f} s)" if seconds is not None else ""
-        if ok:
-            self.passed.append(name)
-            print(f"PASS {name}{took}", flush=True)
-        else:
-            self.failed.append(name)
-            print(f"FAIL {name}{took}{': ' + why if why else ''}", flush=True)
+        with self.lock:
+            if out is not None:
+                sys.stdout.write(out.getvalue())
+            if ok:
+                self.passed.append(name)
+                print(f"PASS {name}{took}", flush=True)
+            else:
+                self.failed.append(name)
+                print(f"FAIL {name}{took}{': ' + why if why else ''}", flush=True)
 
 
 def host_tests(results, args):
@@ -100,9 +119,9 @@ def lints(results, args):
 
 def test_header(path):
     opts = {"disks": [], "timeout": 300, "mem": 2048, "expect-splat": None, "append": "",
-            "kernel": ["debug"], "expect-console": []}
+            "kernel": ["debug"], "full": [], "expect-console": []}
     for line in path.read_text().splitlines()[:30]:
-        m = re.match(r"#\s*(disks|timeout|mem|expect-splat|expect-console|append|kernel):\s*(.+?)\s*$", line)
+        m = re.match(r"#\s*(disks|timeout|mem|expect-splat|expect-console|append|kernel|full):\s*(.+?)\s*$", line)
         if not m:
             continue
         key, val = m.groups()
@@ -111,7 +130,7 @@ def test_header(path):
             opts["disks"] = [size] * int(count)
         elif key in ("timeout", "mem"):
             opts[key] = int(val)
-        elif key == "kernel":
+        elif key in ("kernel", "full"):
             opts[key] = val.split()
         elif key == "expect-console":
             opts[key].append(val)
@@ -120,13 +139,22 @@ def test_header(path):
     return opts
 
 
-def guest_tests(results, args):
+# The KASAN kernel runs some ten times slower under TCG: its runs get longer
+# to finish before they count as hung.
+TIMEOUT_FACTOR = {"kasan": 4}
+
+
+def guest_jobs(results, args):
+    """The guest runs of the chosen suite, as (cost, name, job) with the
+    run's timeout as its cost, so the longest can start first."""
     kernels = {"debug": (args.kernel, args.initramfs),
                "kasan": (args.kasan_kernel, args.kasan_initramfs)}
     tests = sorted(p for p in (TOP / "tests" / "guest").glob("*.sh") if p.name != "lib.sh")
+    jobs = []
     for test in tests:
         opts = test_header(test)
-        for kernel in opts["kernel"]:
+        runs = opts["kernel"] + (opts["full"] if args.suite == "full" else [])
+        for kernel in runs:
             suffix = "" if kernel == "debug" else f"@{kernel}"
             name = f"guest/{test.stem}{suffix}"
             if args.filter and not re.search(args.filter, name):
@@ -135,12 +163,10 @@ def guest_tests(results, args):
                 results.add(name, False, 0.0, f"no {kernel} kernel given (--{kernel}-kernel)")
                 continue
             timeout = opts["timeout"] * TIMEOUT_FACTOR.get(kernel, 1)
-            guest_test(results, args, test, name, opts, timeout, *kernels[kernel])
-
-
-# The KASAN kernel runs some ten times slower under TCG: its runs get longer
-# to finish before they count as hung.
-TIMEOUT_FACTOR = {"kasan": 4}
+            jobs.append((timeout, name,
+                         lambda t=test, n=name, o=opts, to=timeout, k=kernel:
+                         guest_test(results, args, t, n, o, to, *kernels[k])))
+    return jobs
 
 
 def guest_test(results, args, test, name, opts, timeout, kernel, initramfs):
@@ -150,7 +176,8 @@ def guest_test(results, args, test, name, opts, timeout, kernel, initramfs):
     cmd = [sys.executable, str(VMRUN), "--kernel", kernel, "--initramfs", initramfs,
            "--script", str(test), "--workdir", str(workdir),
            "--timeout", str(timeout),
-           "--mem", str(opts["mem"])]
+           "--mem", str(opts["mem"]),
+           "--env", f"READA_SUITE={args.suite}"]
     for d in opts["disks"]:
         cmd += ["--disk", d]
     if opts["expect-splat"]:
@@ -161,8 +188,11 @@ def guest_test(results, args, test, name, opts, timeout, kernel, initramfs):
         cmd += ["--append", opts["append"]]
     if not args.verbose:
         cmd.append("--quiet")
-    print(f"== {name}", flush=True)
+    out = io.StringIO()
+    out.write(f"== {name}\n")
     start = time.monotonic()
+    # --verbose shows the guest's output live, which only makes sense for
+    # one run at a time (main() forces --jobs 1 then).
     proc = subprocess.run(cmd, capture_output=not args.verbose, text=True)
     took = time.monotonic() - start
     ok = proc.returncode == 0
@@ -170,10 +200,10 @@ def guest_test(results, args, test, name, opts, timeout, kernel, initramfs):
     if not ok:
         why = f"exit {proc.returncode}, logs in {workdir}"
         if not args.verbose:
-            out = (workdir / "output.log").read_text(errors="replace") if (workdir / "output.log").exists() else ""
-            sys.stdout.write("".join("    | " + l + "\n" for l in out.splitlines()[-40:]))
-            sys.stdout.write("".join("    ! " + l + "\n" for l in proc.stderr.splitlines()[-40:]))
-    results.add(name, ok, took, why)
+            log = (workdir / "output.log").read_text(errors="replace") if (workdir / "output.log").exists() else ""
+            out.write("".join("    | " + l + "\n" for l in log.splitlines()[-40:]))
+            out.write("".join("    ! " + l + "\n" for l in proc.stderr.splitlines()[-40:]))
+    results.add(name, ok, took, why, out)
 
 
 def bench_smoke(results, args):
@@ -183,18 +213,17 @@ def bench_smoke(results, args):
     import json
 
     name = "bench-smoke"
-    if args.filter and not re.search(args.filter, name):
-        return
     out = Path(args.builddir) / "bench" / "smoke"
     cmd = [sys.executable, str(TOP / "tools" / "bench" / "bench.py"), "--variant", "smoke",
            "--kernel", args.kernel, "--initramfs", args.initramfs,
            "--cache", str(Path(args.builddir) / "bench"), "--out", str(out),
            "--disksim", str(Path(args.builddir) / "tools-bin" / "disksim")]
-    print(f"== {name}", flush=True)
+    log = io.StringIO()
+    log.write(f"== {name}\n")
     start = time.monotonic()
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if args.verbose:
-        sys.stdout.write(proc.stdout)
+        log.write(proc.stdout)
     why = ""
     try:
         assert proc.returncode == 0, f"exit {proc.returncode}"
@@ -222,8 +251,20 @@ def bench_smoke(results, args):
     except (AssertionError, OSError, ValueError, KeyError, TypeError, IndexError) as e:
         why = f"{e or type(e).__name__}, logs in {out}"
         if not args.verbose:
-            sys.stdout.write("".join("    | " + l + "\n" for l in proc.stdout.splitlines()[-40:]))
-    results.add(name, not why, time.monotonic() - start, why)
+            log.write("".join("    | " + l + "\n" for l in proc.stdout.splitlines()[-40:]))
+    results.add(name, not why, time.monotonic() - start, why, log)
+
+
+def run_jobs(jobs, n):
+    """Run `jobs` ((cost, name, job) each), `n` at a time, costliest first."""
+    jobs = sorted(jobs, key=lambda j: -j[0])
+    if n <= 1:
+        for _, _, job in jobs:
+            job()
+        return
+    with concurrent.futures.ThreadPoolExecutor(max_workers=n) as pool:
+        for f in [pool.submit(job) for _, _, job in jobs]:
+            f.result()
 
 
 def main():
@@ -237,15 +278,24 @@ def main():
     p.add_argument("--filter", help="run only tests whose name matches this regex")
     p.add_argument("--no-host", action="store_true", help="skip the host unit tests")
     p.add_argument("--verbose", "-v", action="store_true", help="show guest output live")
+    p.add_argument("--suite", choices=("check", "full"), default="check",
+                   help="check (CI's, the default) or full (every run, longer rounds)")
+    p.add_argument("--jobs", "-j", type=int, default=2, help="guest runs at a time (default 2)")
     args = p.parse_args()
+    if args.verbose:
+        args.jobs = 1
 
     results = Results()
     start = time.monotonic()
     if not args.no_host:
         host_tests(results, args)
         lints(results, args)
-    guest_tests(results, args)
-    bench_smoke(results, args)
+    jobs = guest_jobs(results, args)
+    if not args.filter or re.search(args.filter, "bench-smoke"):
+        # Its disks are disksim processes on the host, fed by the VM: about
+        # ten minutes of a run, most of it building its fixture.
+        jobs.append((600, "bench-smoke", lambda: bench_smoke(results, args)))
+    run_jobs(jobs, args.jobs)
     print(f"\ntests took {time.monotonic() - start:.0f} s")
     if results.failed:
         print("failed: " + " ".join(results.failed))
