@@ -142,6 +142,10 @@ counter() {
 	echo "$v"
 }
 
+# counter_or_0 NAME: a counter that may not exist yet, as 0 (a filesystem's
+# counters appear with the module's first request on it)
+counter_or_0() { awk -v n="$1" '$1 == n { v = $2 } END { print v + 0 }' $COUNTERS; }
+
 # wait_requests_end SECONDS: wait up to SECONDS for every request of the
 # module to end (detached ones end on their own); the caller checks
 wait_requests_end() {

@@ -1,0 +1,99 @@
+#!/bin/bash
+# Deleting large files reads their checksums ahead (patch 0025). Three
+# files of 64 MiB written 16 MiB at a time with a commit after each (4 KiB
+# nodes), and a 32 MiB file kept, the three deleted from a cold cache on a
+# slowed disk, once without and once with the module on filesystems made
+# the same way:
+#  - with the module, the deletion makes readahead requests that read csum
+#    tree blocks (the module's per-tree count), with no error;
+#  - afterwards, with and without the module, the csum tree holds exactly
+#    the kept file's checksums (4 bytes per 4 KiB sector), the data in use
+#    is the same, and `btrfs check --check-data-csum` is clean (no
+#    checksum without its extent, every remaining extent's checksums
+#    right);
+#  - nothing is held afterwards.
+# disks: 1x1G
+# timeout: 900
+. /tests/lib.sh
+
+# make_fs: the same filesystem each time: the files' bytes are a fixed
+# pattern, so their checksums are the same too
+make_fs() {
+	local f i n
+	mkfs.btrfs -q -f -n 4096 -m single -d single /dev/vda
+	mount /dev/vda $MNT
+	for f in big1 big2 big3 keep; do
+		n=4
+		[ $f = keep ] && n=2
+		for ((i = 0; i < n; i++)); do
+			yes "$f $i" | head -c 16M | dd of=$MNT/$f bs=1M seek=$((i * 16)) conv=notrunc status=none
+			sync
+		done
+	done
+	umount $MNT
+}
+
+# state: what the deletion left: the bytes of checksums in the csum tree
+# (which must be the kept file's), the data in use
+state() {
+	local csum
+	csum=$(btrfs inspect-internal dump-tree -t csum /dev/vda |
+		awk '/key \(EXTENT_CSUM EXTENT_CSUM/ { for (i = 1; i < NF; i++) if ($i == "itemsize") s += $(i + 1) } END { print s + 0 }')
+	expect_eq "checksum bytes left (the kept file's 32 MiB)" $((32 * 1048576 / 4096 * 4)) "$csum"
+	mount /dev/vda $MNT
+	btrfs filesystem usage -b $MNT | grep -E '^Data,'
+	umount $MNT
+}
+
+# delete_cold: delete the three big files from a cold cache, and commit
+delete_cold() {
+	mount /dev/mapper/slow $MNT
+	module_loaded && wait_requests_end 60
+	drop_caches
+	rm $MNT/big1 $MNT/big2 $MNT/big3
+	sync
+	btrfs filesystem sync $MNT
+	umount $MNT
+}
+
+say "without the module"
+make_fs
+csum_blocks=$(dump_tree_blocks /dev/vda csum)
+echo "csum tree before: $csum_blocks blocks"
+dm_delayed slow /dev/vda 2
+delete_cold
+dmsetup remove slow
+state > /tmp/stock
+
+say "with the module"
+make_fs
+fsid=$(btrfs filesystem show /dev/vda | awk '/uuid:/ { print $NF }')
+dm_delayed slow /dev/vda 2
+load_module
+mount /dev/mapper/slow $MNT
+wait_requests_end 60
+drop_caches
+done0=$(counter requests_done)
+reads0=$(counter_or_0 "tree.$fsid.7.reads")
+rm $MNT/big1 $MNT/big2 $MNT/big3
+sync
+btrfs filesystem sync $MNT
+wait_requests_end 60
+expect_eq "requests active" 0 "$(counter requests_active)"
+expect_eq "blocks failed" 0 "$(counter blocks_failed)"
+made=$(($(counter requests_done) - done0))
+[ "$made" -ge 1 ] || fail "the deletion made no readahead request"
+reads=$(($(counter_or_0 "tree.$fsid.7.reads") - reads0))
+[ "$reads" -gt 0 ] || fail "the module read no csum tree block for the deletion"
+echo "ok: the deletion made $made requests; the module read $reads of the csum tree's $csum_blocks blocks"
+umount $MNT
+expect_eq "requests held" 0 "$(counter requests_live)"
+expect_eq "blocks held" 0 "$(counter blocks_live)"
+unload_module
+dmsetup remove slow
+state > /tmp/module
+cat /tmp/module
+diff /tmp/stock /tmp/module || fail "the filesystem differs after the deletion with the module"
+echo "ok: the same csum items and space in use with and without the module"
+btrfs check --check-data-csum /dev/vda > /tmp/check.log 2>&1 || { cat /tmp/check.log; fail "btrfs check failed"; }
+echo "ok: btrfs check --check-data-csum is clean"
