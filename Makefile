@@ -11,8 +11,8 @@
 # Three kernels, each in its own tree: KVARIANT=debug (lockdep, atomic-sleep,
 # list and hung-task checks, slab debugging, fault injection, KUnit; what
 # `make check` runs every test on), KVARIANT=kasan (debug plus KASAN and
-# kmemleak; `make check` runs the concurrency, fault and load tests on it
-# too, `make check-full` every readahead and scrub test)
+# kmemleak; `make check` runs the detector self-tests and a concurrency and
+# two fault tests on it too, `make check-full` every readahead and scrub test)
 # and KVARIANT=release (no debugging; `make demo` and `make bench`).
 #
 # Knobs: TEST=regex (run only matching tests), V=1 (guest output live),

@@ -10,29 +10,32 @@
 # disks: 4x1G
 # timeout: 1200
 # mem: 3072
-# kernel: debug kasan
+# kernel: debug
+# full: kasan
 . /tests/lib.sh
 load_module
-# Reads take 100 ms (writes none), so that requests overlap for real.
-for d in vda vdb vdc vdd; do
-	dm_delayed slow_$d /dev/$d 100
-done
 mkdir -p /mnt1 /mnt2 /mnt3
-mkfs.btrfs -q -f -n 4096 -m raid1 -d raid1 /dev/mapper/slow_vda /dev/mapper/slow_vdb
-mkfs.btrfs -q -f -n 4096 -m single -d single /dev/mapper/slow_vdc
-mkfs.btrfs -q -f -n 4096 -m dup -d single /dev/mapper/slow_vdd
-mount /dev/mapper/slow_vda /mnt1; mount /dev/mapper/slow_vdc /mnt2; mount /dev/mapper/slow_vdd /mnt3
-for m in /mnt1 /mnt2 /mnt3; do populate $m; done
 mnts=(/mnt1 /mnt2 /mnt3)
-devs=(/dev/mapper/slow_vda /dev/mapper/slow_vdc /dev/mapper/slow_vdd)
+raw=(/dev/vda /dev/vdc /dev/vdd)
+mkfs.btrfs -q -f -n 4096 -m raid1 -d raid1 /dev/vda /dev/vdb
+mkfs.btrfs -q -f -n 4096 -m single -d single /dev/vdc
+mkfs.btrfs -q -f -n 4096 -m dup -d single /dev/vdd
 # The blocks of each tree, as btrfs-progs counts them: nothing writes to
 # the filesystems from here on, so live and commit roots agree with them.
 declare -A blocks
 for i in 0 1 2; do
+	mount ${raw[i]} ${mnts[i]}
+	populate ${mnts[i]}
 	umount ${mnts[i]}
-	for t in fs extent csum; do blocks[$i.$t]=$(dump_tree_blocks ${devs[i]} $t); done
-	mount ${devs[i]} ${mnts[i]}
+	for t in fs extent csum; do blocks[$i.$t]=$(dump_tree_blocks ${raw[i]} $t); done
 done
+# From here on reads take 100 ms (writes none), so that requests overlap
+# for real.
+for d in vda vdb vdc vdd; do
+	dm_delayed slow_$d /dev/$d 100
+done
+devs=(/dev/mapper/slow_vda /dev/mapper/slow_vdc /dev/mapper/slow_vdd)
+for i in 0 1 2; do mount ${devs[i]} ${mnts[i]}; done
 
 # gated CMD...: runs CMD once the round's gate opens (a line on /tmp/gate)
 gated() { read -r _ < /tmp/gate; "$@"; }
