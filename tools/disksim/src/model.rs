@@ -382,10 +382,12 @@ impl Disk {
         let capacity = params.capacity.unwrap_or(params.size);
         match params.region_start.checked_add(params.size) {
             Some(end) if end <= capacity => {}
-            _ => return Err(format!(
+            _ => {
+                return Err(format!(
                 "the export ({} bytes from byte {}) does not fit on a drive of {capacity} bytes",
                 params.size, params.region_start
-            )),
+            ))
+            }
         }
         let rev = 60.0 / params.rpm;
         let track_bytes = params.rate * rev;
