@@ -136,8 +136,12 @@ struct Hooks;
 impl shim::ReadaHooks for Hooks {
     type Request = Request;
 
-    /// Reads start at the caller's I/O priority, which it keeps if it
-    /// waits; a detached request's go on at [`engine::detached_ioprio`].
+    /// Reads run at the I/O priority of the caller of `btrfs_reada_add`,
+    /// whether it then waits or detaches: a kernel caller that detaches
+    /// (mount, a quota rescan, send, a truncate) searches the same blocks
+    /// right after and would wait behind idle-class reads. The ioctl's
+    /// detached requests, which nobody waits for, read at
+    /// [`engine::detached_ioprio`] (see [`engine::readahead`]).
     fn add(fs: &FsInfo, range: TreeRange) -> Result<Arc<Request>> {
         engine::start(fs, range, IoPriority::current())
     }
@@ -147,7 +151,9 @@ impl shim::ReadaHooks for Hooks {
     }
 
     fn detach(request: Arc<Request>) {
-        request.set_ioprio(engine::detached_ioprio());
+        // The engine holds the request until it ends; only the caller's
+        // handle goes.
+        drop(request);
     }
 
     fn ioctl(fs: &FsInfo, arg: UserPtr) -> Result<i64> {

@@ -12,7 +12,6 @@
 
 use crate::counters;
 use crate::shim::{TreeBlock, TreeRange, WalkCounts};
-use core::sync::atomic::{AtomicU16, Ordering};
 use kernel::ioprio::{Class, IoPriority};
 use kernel::prelude::*;
 use kernel::sync::{Arc, CondVar, CondVarTimeoutResult, SpinLock};
@@ -68,8 +67,8 @@ pub(crate) struct Request {
     /// The epoch of the root the request reads from: see
     /// [`crate::shim::TreeRoot::epoch`].
     pub(crate) epoch: u64,
-    /// The I/O priority of the request's reads, as `IoPriority::as_raw`.
-    ioprio: AtomicU16,
+    /// The I/O priority of the request's reads.
+    pub(crate) ioprio: IoPriority,
     #[pin]
     state: SpinLock<State>,
     #[pin]
@@ -92,7 +91,7 @@ impl Request {
                 id,
                 range,
                 epoch,
-                ioprio: AtomicU16::new(ioprio.as_raw()),
+                ioprio,
                 state <- new_spinlock!(
                     State {
                         outstanding: 1,
@@ -111,16 +110,6 @@ impl Request {
         )?;
         counters::REQUESTS_CREATED.inc();
         Ok(request)
-    }
-
-    /// The I/O priority of the request's reads.
-    pub(crate) fn ioprio(&self) -> IoPriority {
-        IoPriority::from_raw(self.ioprio.load(Ordering::Relaxed))
-    }
-
-    /// Reads started from now on are at `ioprio`.
-    pub(crate) fn set_ioprio(&self, ioprio: IoPriority) {
-        self.ioprio.store(ioprio.as_raw(), Ordering::Relaxed);
     }
 
     /// Holds the request's root block until its link is released: call it

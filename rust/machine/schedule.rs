@@ -165,7 +165,7 @@ impl Machine {
         let ioprio = block
             .links
             .values()
-            .map(|l| l.request.ioprio())
+            .map(|l| l.request.ioprio)
             .min_by_key(|p| urgency(*p))
             .unwrap_or(IoPriority::DEFAULT);
         block.state = BlockState::InFlight { devid, mirror };

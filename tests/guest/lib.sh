@@ -163,6 +163,50 @@ wait_requests_end() {
 	done
 }
 
+# --- in-kernel users of the readahead (patches 0022-0025) ---
+
+# cold_mount DEV: mount DEV on $MNT, let the requests mount itself made end
+# (patch 0022, with the module loaded), and forget every cached tree block
+cold_mount() {
+	mount "$1" $MNT
+	if module_loaded; then wait_requests_end 60; fi
+	drop_caches
+}
+
+# user_begin COUNTER: before an operation that should read ahead through
+# the module, note its requests done and the per-tree COUNTER
+user_begin() {
+	USER_COUNTER=$1
+	USER_DONE0=$(counter requests_done)
+	USER_READS0=$(counter_or_0 "$1")
+}
+
+# user_end WHAT: after it: its requests ended without error, it made some,
+# and the module read blocks counted by COUNTER for it
+user_end() {
+	local made reads
+	wait_requests_end 60
+	expect_eq "requests active" 0 "$(counter requests_active)"
+	expect_eq "blocks failed" 0 "$(counter blocks_failed)"
+	made=$(($(counter requests_done) - USER_DONE0))
+	[ "$made" -ge 1 ] || fail "$1 made no readahead request"
+	reads=$(($(counter_or_0 "$USER_COUNTER") - USER_READS0))
+	[ "$reads" -gt 0 ] || fail "the module read no block ($USER_COUNTER) for $1"
+	echo "ok: $1 made $made requests; the module read $reads blocks ($USER_COUNTER)"
+}
+
+# nothing_held: the module holds no request and no block
+nothing_held() {
+	expect_eq "requests held" 0 "$(counter requests_live)"
+	expect_eq "blocks held" 0 "$(counter blocks_live)"
+}
+
+# check_clean DEV [ARG...]: btrfs check DEV (with ARGs) finds nothing
+check_clean() {
+	btrfs check "$@" > /tmp/check.log 2>&1 || { cat /tmp/check.log; fail "btrfs check $* failed"; }
+	echo "ok: btrfs check $* is clean"
+}
+
 # dev_counter_sum FIELD: FIELD (reads, bytes, errors) of every device the
 # module counts, summed (0 before the module has read from any)
 dev_counter_sum() {

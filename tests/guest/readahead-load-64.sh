@@ -35,6 +35,10 @@ for d in vda vdb vdc vdd; do
 	dm_delayed slow_$d /dev/$d 100
 done
 devs=(/dev/mapper/slow_vda /dev/mapper/slow_vdc /dev/mapper/slow_vdd)
+# btrfs still knows the raw disks' paths, which device-mapper now holds:
+# forget them and learn the slow ones.
+btrfs device scan --forget
+btrfs device scan /dev/mapper/slow_vd? > /dev/null
 for i in 0 1 2; do mount ${devs[i]} ${mnts[i]}; done
 
 # gated CMD...: runs CMD once the round's gate opens (a line on /tmp/gate)
