@@ -3,7 +3,8 @@
 # the block layer's block_rq_issue trace event shows for every metadata read
 # request: a detached readahead reads at the idle class, or at the class and
 # level of the detached_ioprio_* parameters (class 0: the caller's); a
-# waited readahead, and scrub's prefetch, at the caller's priority. The
+# waited readahead, scrub's prefetch, and mount's (patch 0022), which
+# detaches, at the caller's priority. The
 # sectors of the metadata reads at that priority are exactly the bytes the
 # module counts as read, and no metadata read has another priority.
 # disks: 2x1G
@@ -55,12 +56,14 @@ expect_reads_at() {
 say "detached readahead: idle class by default"
 expect_eq "default detached class" 3 "$(cat $PARAMS/detached_ioprio_class)"
 cold_remount /dev/vda
+wait_idle
 bytes0=$(dev_counter_sum bytes)
 traced eval 'ionice -c2 -n0 reada $MNT --tree extent --detach > /dev/null; wait_idle'
 expect_reads_at "detached" "idle,7"
 
 say "waited readahead: the caller's priority"
 cold_remount /dev/vda
+wait_idle
 bytes0=$(dev_counter_sum bytes)
 traced eval 'ionice -c2 -n1 reada $MNT --tree csum > /dev/null'
 expect_reads_at "waited under ionice -c2 -n1" "be,1"
@@ -69,6 +72,7 @@ say "detached readahead at the parameters' class and level"
 echo 2 > $PARAMS/detached_ioprio_class
 echo 6 > $PARAMS/detached_ioprio_level
 cold_remount /dev/vda
+wait_idle
 bytes0=$(dev_counter_sum bytes)
 traced eval 'ionice -c2 -n0 reada $MNT --tree fs --detach > /dev/null; wait_idle'
 expect_reads_at "detached at class 2 level 6" "be,6"
@@ -76,6 +80,7 @@ expect_reads_at "detached at class 2 level 6" "be,6"
 say "detached readahead at the caller's priority (class 0)"
 echo 0 > $PARAMS/detached_ioprio_class
 cold_remount /dev/vda
+wait_idle
 bytes0=$(dev_counter_sum bytes)
 traced eval 'ionice -c2 -n5 reada $MNT --tree extent --detach > /dev/null; wait_idle'
 expect_reads_at "detached at the caller's" "be,5"
@@ -83,6 +88,7 @@ echo 3 > $PARAMS/detached_ioprio_class
 
 say "scrub's prefetch: the scrub thread's priority"
 cold_remount /dev/vda
+wait_idle
 bytes0=$(dev_counter_sum bytes)
 traced eval 'out=$(btrfs scrub start -BR -c 2 -n 3 $MNT 2>&1)' || fail "scrub failed: $out"
 got=$(meta_sectors_by_prio)
@@ -91,6 +97,18 @@ echo "scrub -c 2 -n 3: module read $bytes bytes; metadata reads by priority: $(e
 [ "$bytes" -gt 0 ] || fail "scrub's prefetch read nothing"
 prio=$(echo "$got" | awk '{ print $1 }' | sort -u | tr '\n' ' ')
 expect_eq "scrub: priorities of metadata reads" "be,3 " "$prio"
+
+say "mount's readahead of block group items: the mounting task's priority"
+umount $MNT
+drop_caches
+bytes0=$(dev_counter_sum bytes)
+traced eval 'ionice -c2 -n2 mount /dev/vda $MNT; wait_idle'
+got=$(meta_sectors_by_prio)
+bytes=$(($(dev_counter_sum bytes) - bytes0))
+echo "mount under ionice -c2 -n2: module read $bytes bytes; metadata reads by priority: $(echo $got)"
+[ "$bytes" -gt 0 ] || fail "mount's readahead read nothing"
+prio=$(echo "$got" | awk '{ print $1 }' | sort -u | tr '\n' ' ')
+expect_eq "mount: priorities of metadata reads (its own and the module's)" "be,2 " "$prio"
 
 umount $MNT
 unload_module

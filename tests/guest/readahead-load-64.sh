@@ -93,7 +93,6 @@ round > /dev/null
 wait_requests_end 60
 drop_caches
 slab0=$(slab)
-done0=$(counter requests_done)
 # On the KASAN kernel (some ten times slower) rounds for 30 s, and its slow
 # process start lets the first requests of a round end before the last
 # begin: 32 at once is its floor.
@@ -101,20 +100,23 @@ duration=90 floor=48
 if kasan_kernel; then duration=30 floor=32; fi
 # `make check`: a third of the time (on KASAN, one round).
 full_suite || duration=$((duration / 3))
-end=$((SECONDS + duration)) rounds=0 peak=0
+end=$((SECONDS + duration)) rounds=0 peak=0 made=0
 while [ $SECONDS -lt $end ]; do
 	# Cold: nothing of the trees left in memory.
 	for m in "${mnts[@]}"; do umount $m; done
 	drop_caches
 	mount /dev/mapper/slow_vda /mnt1; mount /dev/mapper/slow_vdc /mnt2; mount /dev/mapper/slow_vdd /mnt3
+	# Mount reads its block group items ahead (patch 0022): not the round's.
+	wait_requests_end 60
+	done0=$(counter requests_done)
 	p=$(round)
+	made=$((made + $(counter requests_done) - done0))
 	[ "$p" -gt $peak ] && peak=$p
 	rounds=$((rounds + 1))
 done
 wait_requests_end 120
 expect_eq "requests active" 0 "$(counter requests_active)"
-done1=$(counter requests_done)
-expect_eq "requests completed" $((rounds * 64)) $((done1 - done0))
+expect_eq "requests completed" $((rounds * 64)) "$made"
 echo "ok: $rounds rounds of 64 requests in $duration s, each complete with no error, up to $peak active at once"
 [ "$peak" -ge $floor ] || fail "never more than $peak requests at once"
 [ "$(counter nodes_expanded)" -gt 0 ] || fail "no node expanded"
