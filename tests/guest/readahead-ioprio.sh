@@ -53,6 +53,18 @@ expect_reads_at() {
 	expect_eq "$1: metadata reads by priority" "$2 $((bytes / 512))" "$got"
 }
 
+# expect_all_reads_at WHAT PRIO: the module read something, and every
+# traced metadata read, the module's or its caller's own, is at PRIO
+expect_all_reads_at() {
+	local got bytes prio
+	got=$(meta_sectors_by_prio)
+	bytes=$(($(dev_counter_sum bytes) - bytes0))
+	echo "$1: module read $bytes bytes; metadata reads by priority: $(echo $got)"
+	[ "$bytes" -gt 0 ] || fail "$1: the module read nothing"
+	prio=$(echo "$got" | awk '{ print $1 }' | sort -u | tr '\n' ' ')
+	expect_eq "$1: priorities of metadata reads" "$2 " "$prio"
+}
+
 say "detached readahead: idle class by default"
 expect_eq "default detached class" 3 "$(cat $PARAMS/detached_ioprio_class)"
 cold_remount /dev/vda
@@ -91,24 +103,14 @@ cold_remount /dev/vda
 wait_idle
 bytes0=$(dev_counter_sum bytes)
 traced eval 'out=$(btrfs scrub start -BR -c 2 -n 3 $MNT 2>&1)' || fail "scrub failed: $out"
-got=$(meta_sectors_by_prio)
-bytes=$(($(dev_counter_sum bytes) - bytes0))
-echo "scrub -c 2 -n 3: module read $bytes bytes; metadata reads by priority: $(echo $got)"
-[ "$bytes" -gt 0 ] || fail "scrub's prefetch read nothing"
-prio=$(echo "$got" | awk '{ print $1 }' | sort -u | tr '\n' ' ')
-expect_eq "scrub: priorities of metadata reads" "be,3 " "$prio"
+expect_all_reads_at "scrub -c 2 -n 3" "be,3"
 
 say "mount's readahead of block group items: the mounting task's priority"
 umount $MNT
 drop_caches
 bytes0=$(dev_counter_sum bytes)
 traced eval 'ionice -c2 -n2 mount /dev/vda $MNT; wait_idle'
-got=$(meta_sectors_by_prio)
-bytes=$(($(dev_counter_sum bytes) - bytes0))
-echo "mount under ionice -c2 -n2: module read $bytes bytes; metadata reads by priority: $(echo $got)"
-[ "$bytes" -gt 0 ] || fail "mount's readahead read nothing"
-prio=$(echo "$got" | awk '{ print $1 }' | sort -u | tr '\n' ' ')
-expect_eq "mount: priorities of metadata reads (its own and the module's)" "be,2 " "$prio"
+expect_all_reads_at "mount under ionice -c2 -n2 (its own reads and the module's)" "be,2"
 
 umount $MNT
 unload_module
