@@ -18,6 +18,8 @@ expect_errno "tree id 6 (log tree)" EINVAL $MNT tree=6 mode=1
 expect_errno "tree id 100" EINVAL $MNT tree=100 mode=1
 expect_errno "subvolume 999 does not exist" ENOENT $MNT tree=999 mode=1
 expect_errno "quota tree without quotas" ENOENT $MNT tree=8 mode=1
+expect_errno "block group tree absent" ENOENT $MNT tree=11 mode=1
+expect_errno "raid stripe tree absent" ENOENT $MNT tree=12 mode=1
 expect_errno "start > end" EINVAL $MNT tree=2 mode=1 start=300,0,0 end=256,0,0
 expect_errno "start == end (empty range)" EINVAL $MNT tree=2 mode=1 start=5,1,0 end=5,1,0
 expect_errno "unknown mode" EINVAL $MNT tree=2 mode=3
