@@ -22,7 +22,8 @@ for round in without-module with-module; do
 	(cd $MNT/$round && sha256sum file* > /tmp/$round.sums)
 	umount $MNT
 	declare -A blocks
-	for t in root extent chunk dev fs csum; do blocks[$t]=$(dump_tree_blocks /dev/vda $t); done
+	load_tree_blocks /dev/vda
+	for t in root extent chunk dev fs csum; do blocks[$t]=$(tree_blocks $t); done
 	drop_caches
 	mount -t btrfs /dev/vdb $MNT  # any member device mounts the filesystem
 	if [ $round = with-module ]; then

@@ -17,8 +17,9 @@ rm -f $MNT/a/f1?? # holes in the extent tree
 umount $MNT
 
 declare -A expect
+load_tree_blocks /dev/vda
 for t in extent csum fs root; do
-	expect[$t]=$(dump_tree_blocks /dev/vda $t)
+	expect[$t]=$(tree_blocks $t)
 	echo "dump-tree: $t tree has ${expect[$t]} blocks"
 done
 [ "${expect[extent]}" -gt 40 ] || fail "extent tree too small to mean anything (${expect[extent]} blocks)"

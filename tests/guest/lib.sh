@@ -88,6 +88,47 @@ json_field() { echo "$2" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
 # dump_tree_blocks DEV TREE: nodes and leaves of a tree, per btrfs-progs
 dump_tree_blocks() { btrfs inspect-internal dump-tree -t "$2" "$1" | grep -cE '^(node [0-9]+ level|leaf [0-9]+ items) '; }
 
+# load_tree_blocks DEV: the nodes and leaves of every tree on DEV, as
+# dump_tree_blocks counts them, from one dump-tree of the whole filesystem
+# (a dump costs a second or more under TCG; tests count several trees).
+# tree_blocks TREE then prints one tree's count, by name (as `reada --tree`
+# takes it) or id, and fails the test if the dump had no such tree.
+declare -A TREE_BLOCKS
+load_tree_blocks() {
+	local id n
+	TREE_BLOCKS=()
+	while read -r id n; do TREE_BLOCKS[$id]=$n; done < <(
+		btrfs inspect-internal dump-tree "$1" | awk '
+		BEGIN {
+			split("EXTENT_TREE:2 DEV_TREE:4 FS_TREE:5 CSUM_TREE:7 QUOTA_TREE:8 " \
+			      "UUID_TREE:9 FREE_SPACE_TREE:10 BLOCK_GROUP_TREE:11 " \
+			      "RAID_STRIPE_TREE:12 DATA_RELOC_TREE:-9", kv, " ")
+			for (i in kv) { split(kv[i], p, ":"); names[p[1]] = p[2] }
+		}
+		function flush() { if (id != "") n[id] += count; count = 0 }
+		# A tree starts with "root tree", "chunk tree" or
+		# "NAME tree key (OBJECTID ROOT_ITEM OFFSET)".
+		/^(root|chunk) tree$/ { flush(); id = ($1 == "root") ? 1 : 3; next }
+		/^[a-z ]+ tree key \(/ {
+			flush()
+			id = $0; sub(/^[^(]*\(/, "", id); sub(/ .*/, "", id)
+			if (id in names) id = names[id]
+			next
+		}
+		/^(node [0-9]+ level|leaf [0-9]+ items) / { count++ }
+		END { flush(); for (i in n) print i, n[i] }')
+	[ ${#TREE_BLOCKS[@]} -gt 0 ] || fail "dump-tree of $1 found no tree"
+}
+tree_blocks() {
+	local id
+	case $1 in
+	root) id=1 ;; extent) id=2 ;; chunk) id=3 ;; dev) id=4 ;; fs) id=5 ;;
+	csum) id=7 ;; quota) id=8 ;; uuid) id=9 ;; free-space) id=10 ;; *) id=$1 ;;
+	esac
+	[ -n "${TREE_BLOCKS[$id]}" ] || fail "dump-tree found no tree $1"
+	echo "${TREE_BLOCKS[$id]}"
+}
+
 # fill_files DIR N SIZE: N files f0.. of SIZE bytes (random, so they are not inlined or shared)
 fill_files() { fill-files "$1" "$2" "$3"; }
 

@@ -15,13 +15,6 @@
 . /tests/lib.sh
 load_module
 trees="root extent chunk dev fs csum free-space uuid 256"
-# tree_number NAME: the tree's id, as dump-tree takes it
-tree_number() {
-	case $1 in
-	root) echo 1 ;; extent) echo 2 ;; chunk) echo 3 ;; dev) echo 4 ;; fs) echo 5 ;;
-	csum) echo 7 ;; uuid) echo 9 ;; free-space) echo 10 ;; *) echo "$1" ;;
-	esac
-}
 params=/sys/module/btrfs_reada/parameters/max_in_flight
 limits=(1 2 3 6)
 n=0
@@ -45,7 +38,8 @@ for config in $configs; do
 	sync
 	umount $MNT
 	declare -A blocks
-	for t in $trees; do blocks[$t]=$(dump_tree_blocks /dev/vda "$(tree_number $t)"); done
+	load_tree_blocks /dev/vda
+	for t in $trees; do blocks[$t]=$(tree_blocks $t); done
 	echo "blocks: $(for t in $trees; do printf '%s=%s ' $t ${blocks[$t]}; done)"
 	echo $limit > $params
 	drop_caches

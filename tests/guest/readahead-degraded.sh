@@ -18,7 +18,8 @@ mount /dev/vda $MNT
 populate $MNT
 umount $MNT
 declare -A total
-for t in fs extent csum; do total[$t]=$(dump_tree_blocks /dev/vda $t); done
+load_tree_blocks /dev/vda
+for t in fs extent csum; do total[$t]=$(tree_blocks $t); done
 # The second device disappears: wipe its superblocks (primary and the
 # first mirror) and let btrfs forget it.
 dd if=/dev/zero of=/dev/vdb bs=4096 seek=16 count=1 conv=notrunc,fsync status=none

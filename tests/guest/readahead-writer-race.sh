@@ -74,7 +74,8 @@ race() {
 	expect_eq "requests held" 0 "$(counter requests_live)"
 	expect_eq "blocks held" 0 "$(counter blocks_live)"
 	# Quiet now: a readahead of each tree is complete.
-	for t in fs extent csum; do blocks[$t]=$(dump_tree_blocks /dev/vda $t); done
+	load_tree_blocks /dev/vda
+	for t in fs extent csum; do blocks[$t]=$(tree_blocks $t); done
 	mount /dev/vda $MNT
 	for t in fs extent csum; do
 		out=$(reada $MNT --tree $t --json)
