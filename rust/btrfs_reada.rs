@@ -47,7 +47,7 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 use kernel::uaccess::UserPtr;
 use request::Request;
-use shim::{FsInfo, SeqFile, TreeBlock, TreeRange, WalkCounts};
+use shim::{FsInfo, SeqFile, TreeBlock, TreeRange, User, WalkCounts};
 
 module! {
     type: BtrfsReada,
@@ -142,8 +142,8 @@ impl shim::ReadaHooks for Hooks {
     /// right after and would wait behind idle-class reads. The ioctl's
     /// detached requests, which nobody waits for, read at
     /// [`engine::detached_ioprio`] (see [`engine::readahead`]).
-    fn add(fs: &FsInfo, range: TreeRange) -> Result<Arc<Request>> {
-        engine::start(fs, range, IoPriority::current())
+    fn add(fs: &FsInfo, range: TreeRange, user: User) -> Result<Arc<Request>> {
+        engine::start(fs, range, IoPriority::current(), user)
     }
 
     fn wait(request: Arc<Request>) -> Result<WalkCounts> {

@@ -4,9 +4,12 @@
 //! (see `Documentation/ioctl.md`, "Counters").
 //!
 //! Module-wide counts since the module was loaded, one relaxed atomic each:
-//! they are statistics, never used to decide anything. Per-device counts live
-//! in the machine of each mounted filesystem and are printed from there.
+//! they are statistics, never used to decide anything. The same counts per
+//! user (the ioctl, scrub, mount, ...: [`User`]) show what each user's
+//! readahead did. Per-device counts live in the machine of each mounted
+//! filesystem and are printed from there.
 
+use crate::shim::{User, WalkCounts};
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -19,7 +22,11 @@ impl Counter {
     }
 
     pub(crate) fn inc(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
+        self.add(1);
+    }
+
+    fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Raises the count to `v` if it is below: for a peak.
@@ -33,9 +40,9 @@ impl Counter {
 }
 
 /// Requests started (ioctl and in-kernel callers such as scrub).
-pub(crate) static REQUESTS_STARTED: Counter = Counter::new();
+static REQUESTS_STARTED: Counter = Counter::new();
 /// Requests whose every block has ended.
-pub(crate) static REQUESTS_DONE: Counter = Counter::new();
+static REQUESTS_DONE: Counter = Counter::new();
 /// Blocks entered into a device queue (a block wanted by several requests
 /// at once is queued once).
 static BLOCKS_QUEUED: Counter = Counter::new();
@@ -66,6 +73,51 @@ pub(crate) static BLOCKS_FREED: Counter = Counter::new();
 /// holds (a finished request lives until its waiter has read its counts).
 pub(crate) static REQUESTS_CREATED: Counter = Counter::new();
 pub(crate) static REQUESTS_FREED: Counter = Counter::new();
+
+/// What one user's requests did: requests counted when they start, blocks
+/// when their request ends, as the request itself counted them (a block two
+/// requests wanted counts in both).
+struct UserCounts {
+    requests: Counter,
+    read: Counter,
+    cached: Counter,
+    errors: Counter,
+    stale: Counter,
+}
+
+impl UserCounts {
+    const fn new() -> Self {
+        UserCounts {
+            requests: Counter::new(),
+            read: Counter::new(),
+            cached: Counter::new(),
+            errors: Counter::new(),
+            stale: Counter::new(),
+        }
+    }
+}
+
+/// Indexed by [`User::index`].
+static USERS: [UserCounts; User::ALL.len()] = [const { UserCounts::new() }; User::ALL.len()];
+
+/// Counts a request started for `user`.
+pub(crate) fn request_started(user: User) {
+    REQUESTS_STARTED.inc();
+    if let Some(u) = USERS.get(user.index()) {
+        u.requests.inc();
+    }
+}
+
+/// Counts a request of `user` ended, having done `counts`.
+pub(crate) fn request_done(user: User, counts: &WalkCounts) {
+    REQUESTS_DONE.inc();
+    if let Some(u) = USERS.get(user.index()) {
+        u.read.add(counts.read);
+        u.cached.add(counts.cached);
+        u.errors.add(counts.errors);
+        u.stale.add(counts.stale);
+    }
+}
 
 /// Counts a block entered into the machine, and the peak of blocks held.
 pub(crate) fn block_queued() {
@@ -111,5 +163,14 @@ pub(crate) fn show(out: &mut impl Write) -> core::fmt::Result {
         "blocks_live {}",
         BLOCKS_QUEUED.get().saturating_sub(freed)
     )?;
-    writeln!(out, "blocks_live_peak {}", BLOCKS_LIVE_PEAK.get())
+    writeln!(out, "blocks_live_peak {}", BLOCKS_LIVE_PEAK.get())?;
+    for (user, u) in User::ALL.iter().zip(USERS.iter()) {
+        let name = user.name();
+        writeln!(out, "user_{name}_requests {}", u.requests.get())?;
+        writeln!(out, "user_{name}_blocks_read {}", u.read.get())?;
+        writeln!(out, "user_{name}_blocks_cached {}", u.cached.get())?;
+        writeln!(out, "user_{name}_errors {}", u.errors.get())?;
+        writeln!(out, "user_{name}_stale {}", u.stale.get())?;
+    }
+    Ok(())
 }

@@ -8,7 +8,7 @@ use crate::block::Arrival;
 use crate::counters;
 use crate::machine::{self, FsState};
 use crate::request::Request;
-use crate::shim::{FsInfo, SeqFile, TreeBlock, TreeRange, WalkCounts};
+use crate::shim::{FsInfo, SeqFile, TreeBlock, TreeRange, User, WalkCounts};
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use kernel::fs::memalloc_nofs;
@@ -124,14 +124,20 @@ impl Engine {
         self.filesystems.lock().get(&fs.id()).cloned()
     }
 
-    /// Starts reading ahead `range` on `fs`, with reads at `ioprio`.
-    fn start(&self, fs: &FsInfo, range: TreeRange, ioprio: IoPriority) -> Result<Arc<Request>> {
+    /// Starts reading ahead `range` on `fs` for `user`, with reads at `ioprio`.
+    fn start(
+        &self,
+        fs: &FsInfo,
+        range: TreeRange,
+        ioprio: IoPriority,
+        user: User,
+    ) -> Result<Arc<Request>> {
         let root = fs.tree_root(range.tree_id, range.commit_root)?;
         let module = self.module.try_get().ok_or(ENODEV)?;
         let id = self.next_request.fetch_add(1, Ordering::Relaxed);
-        let request = Request::new(id, range, root.epoch, ioprio, module)?;
+        let request = Request::new(id, range, root.epoch, ioprio, user, module)?;
         let state = self.state(fs)?;
-        counters::REQUESTS_STARTED.inc();
+        counters::request_started(user);
         machine::start_root(&state, &request, root);
         state.kick(&self.queue);
         Ok(request)
@@ -177,14 +183,19 @@ impl Engine {
     }
 }
 
-/// Starts reading ahead `range` on `fs`, with reads at `ioprio`.
+/// Starts reading ahead `range` on `fs` for `user`, with reads at `ioprio`.
 /// Runs in a NOFS allocation scope: kernel callers may hold btrfs locks
 /// or a transaction that reclaim could wait for.
-pub(crate) fn start(fs: &FsInfo, range: TreeRange, ioprio: IoPriority) -> Result<Arc<Request>> {
+pub(crate) fn start(
+    fs: &FsInfo,
+    range: TreeRange,
+    ioprio: IoPriority,
+    user: User,
+) -> Result<Arc<Request>> {
     if range.start >= range.end {
         return Err(EINVAL);
     }
-    memalloc_nofs(|| with_engine(|engine| engine.start(fs, range, ioprio))).ok_or(ENODEV)?
+    memalloc_nofs(|| with_engine(|engine| engine.start(fs, range, ioprio, user))).ok_or(ENODEV)?
 }
 
 /// Reads ahead `range` on `fs` for `BTRFS_IOC_READA`: waits for it,
@@ -196,7 +207,7 @@ pub(crate) fn readahead(fs: &FsInfo, range: TreeRange, detach: bool) -> Result<W
     } else {
         IoPriority::current()
     };
-    let running = start(fs, range, ioprio)?;
+    let running = start(fs, range, ioprio, User::Ioctl)?;
     if detach {
         return Ok(WalkCounts::default());
     }

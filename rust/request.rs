@@ -11,7 +11,7 @@
 //! detach and let the request finish in the background.
 
 use crate::counters;
-use crate::shim::{TreeBlock, TreeRange, WalkCounts};
+use crate::shim::{TreeBlock, TreeRange, User, WalkCounts};
 use kernel::ioprio::{Class, IoPriority};
 use kernel::prelude::*;
 use kernel::sync::{Arc, CondVar, CondVarTimeoutResult, SpinLock};
@@ -69,6 +69,8 @@ pub(crate) struct Request {
     pub(crate) epoch: u64,
     /// The I/O priority of the request's reads.
     pub(crate) ioprio: IoPriority,
+    /// Who started the request, for the per-user counters.
+    user: User,
     #[pin]
     state: SpinLock<State>,
     #[pin]
@@ -84,6 +86,7 @@ impl Request {
         range: TreeRange,
         epoch: u64,
         ioprio: IoPriority,
+        user: User,
         module: ModuleRef,
     ) -> Result<Arc<Self>> {
         let request = Arc::pin_init(
@@ -92,6 +95,7 @@ impl Request {
                 range,
                 epoch,
                 ioprio,
+                user,
                 state <- new_spinlock!(
                     State {
                         outstanding: 1,
@@ -156,7 +160,7 @@ impl Request {
         s.outstanding = s.outstanding.saturating_sub(1);
         s.released += 1;
         if s.outstanding == 0 {
-            counters::REQUESTS_DONE.inc();
+            counters::request_done(self.user, &s.counts);
             self.finished.notify_all();
         }
         drop(s);

@@ -325,6 +325,68 @@ pub(crate) struct TreeRange {
     pub(crate) commit_root: bool,
 }
 
+/// Who started a request: `BTRFS_IOC_READA`, or a kernel user of
+/// `btrfs_reada_add` (`enum btrfs_reada_user`). The module counts requests
+/// and blocks per user (see [`crate::counters`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum User {
+    Ioctl,
+    /// Kernel code btrfs names no user for (the sample module, say), or a
+    /// user newer than this module.
+    Other,
+    Scrub,
+    /// The block group items, read ahead at mount.
+    Mount,
+    QgroupRescan,
+    Send,
+    /// The checksums of the extents a truncate or unlink frees.
+    Truncate,
+}
+
+impl User {
+    /// Every user, in the order the counters show them.
+    pub(crate) const ALL: [User; 7] = [
+        User::Ioctl,
+        User::Other,
+        User::Scrub,
+        User::Mount,
+        User::QgroupRescan,
+        User::Send,
+        User::Truncate,
+    ];
+
+    /// The user btrfs passed to `btrfs_reada_add`.
+    fn from_c(user: bindings::btrfs_reada_user) -> Self {
+        match user {
+            bindings::btrfs_reada_user_BTRFS_READA_USER_SCRUB => User::Scrub,
+            bindings::btrfs_reada_user_BTRFS_READA_USER_MOUNT => User::Mount,
+            bindings::btrfs_reada_user_BTRFS_READA_USER_QGROUP_RESCAN => User::QgroupRescan,
+            bindings::btrfs_reada_user_BTRFS_READA_USER_SEND => User::Send,
+            bindings::btrfs_reada_user_BTRFS_READA_USER_TRUNCATE => User::Truncate,
+            _ => User::Other,
+        }
+    }
+
+    /// The user's index in [`User::ALL`], which lists the users in the
+    /// order they are declared.
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The user's name in the counters file.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            User::Ioctl => "ioctl",
+            User::Other => "other",
+            User::Scrub => "scrub",
+            User::Mount => "mount",
+            User::QgroupRescan => "qgroup_rescan",
+            User::Send => "send",
+            User::Truncate => "truncate",
+        }
+    }
+}
+
 /// What a walk or a readahead did.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct WalkCounts {
@@ -509,7 +571,7 @@ pub(crate) trait ReadaHooks {
     /// A readahead request, handed to kernel callers as an opaque handle.
     type Request: Send + Sync;
     /// Starts reading ahead `range` for a kernel caller (`btrfs_reada_add`).
-    fn add(_fs: &FsInfo, _range: TreeRange) -> Result<Arc<Self::Request>> {
+    fn add(_fs: &FsInfo, _range: TreeRange, _user: User) -> Result<Arc<Self::Request>> {
         kernel::build_error(VTABLE_DEFAULT_ERROR)
     }
     /// Waits for a kernel caller's request (`btrfs_reada_wait`).
@@ -642,6 +704,7 @@ unsafe extern "C" fn add_hook<H: ReadaHooks>(
     start: *const bindings::btrfs_reada_key,
     end: *const bindings::btrfs_reada_key,
     commit_root: bool,
+    user: bindings::btrfs_reada_user,
 ) -> *mut bindings::btrfs_reada_request {
     // SAFETY: btrfs passes an fs_info that lives for the duration of the call.
     let fs = unsafe { FsInfo::from_raw(fs_info) };
@@ -653,7 +716,7 @@ unsafe extern "C" fn add_hook<H: ReadaHooks>(
         end,
         commit_root,
     };
-    match H::add(fs, range) {
+    match H::add(fs, range, User::from_c(user)) {
         Ok(request) => Arc::into_raw(request).cast_mut().cast(),
         Err(e) => e.to_ptr(),
     }

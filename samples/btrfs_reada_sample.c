@@ -45,7 +45,8 @@ static int __init btrfs_reada_sample_init(void)
 		goto out;
 	}
 	/* The path reference keeps the filesystem mounted meanwhile. */
-	req = btrfs_reada_add(fs_info, tree, &start, &end, false);
+	req = btrfs_reada_add(fs_info, tree, &start, &end, false,
+			      BTRFS_READA_USER_OTHER);
 	if (IS_ERR(req)) {
 		ret = PTR_ERR(req);
 		goto out;

@@ -69,7 +69,7 @@ fsid=$(btrfs filesystem show /dev/vda | awk '/uuid:/ { print $NF }')
 dm_delayed slow /dev/vda 2
 load_module
 cold_mount /dev/mapper/slow
-user_begin "tree.$fsid.7.reads"
+user_begin truncate "tree.$fsid.7.reads"
 delete_files
 user_end "the deletion"
 umount $MNT

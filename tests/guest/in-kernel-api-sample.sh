@@ -23,6 +23,10 @@ line=$(dmesg | grep "btrfs_reada_sample: tree 2 of $MNT" | tail -1)
 echo "$line"
 expect_eq "sample: extent tree blocks" "$extent" "$(echo "$line" | sed -n 's/.*: \([0-9]*\) blocks,.*/\1/p')"
 echo "$line" | grep -q " 0 errors" || fail "sample reported errors"
+# The sample names no user of its own: it counts as "other".
+expect_eq "the sample's request (user_other_requests)" 1 "$(counter user_other_requests)"
+expect_eq "the sample's blocks (user_other_blocks_read + _cached)" "$extent" \
+	$(($(counter user_other_blocks_read) + $(counter user_other_blocks_cached)))
 rmmod btrfs_reada_sample
 if insmod $SAMPLE path=/tmp 2>/dev/null; then fail "sample accepted a non-btrfs path"; fi
 echo "ok: a path not on btrfs is refused"

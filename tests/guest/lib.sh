@@ -214,26 +214,32 @@ cold_mount() {
 	drop_caches
 }
 
-# user_begin COUNTER: before an operation that should read ahead through
-# the module, note its requests done and the per-tree COUNTER
+# user_begin USER COUNTER: before an operation that should read ahead
+# through the module as USER (the user_USER_* counters), note USER's counts
+# and the per-tree COUNTER
 user_begin() {
-	USER_COUNTER=$1
-	USER_DONE0=$(counter requests_done)
-	USER_READS0=$(counter_or_0 "$1")
+	USER=$1 USER_COUNTER=$2
+	USER_MADE0=$(counter "user_$1_requests")
+	USER_READ0=$(counter "user_$1_blocks_read")
+	USER_ERRORS0=$(counter "user_$1_errors")
+	USER_READS0=$(counter_or_0 "$2")
 }
 
-# user_end WHAT: after it: its requests ended without error, it made some,
-# and the module read blocks counted by COUNTER for it
+# user_end WHAT: after it: it made requests as USER, they ended without
+# error and read blocks, and the module read blocks counted by COUNTER
 user_end() {
-	local made reads
+	local made read reads
 	wait_requests_end 60
 	expect_eq "requests active" 0 "$(counter requests_active)"
 	expect_eq "blocks failed" 0 "$(counter blocks_failed)"
-	made=$(($(counter requests_done) - USER_DONE0))
-	[ "$made" -ge 1 ] || fail "$1 made no readahead request"
+	made=$(($(counter "user_${USER}_requests") - USER_MADE0))
+	[ "$made" -ge 1 ] || fail "$1 made no readahead request (user_${USER}_requests)"
+	read=$(($(counter "user_${USER}_blocks_read") - USER_READ0))
+	[ "$read" -gt 0 ] || fail "$1's requests read no block (user_${USER}_blocks_read)"
+	expect_eq "errors of $1's requests" 0 $(($(counter "user_${USER}_errors") - USER_ERRORS0))
 	reads=$(($(counter_or_0 "$USER_COUNTER") - USER_READS0))
 	[ "$reads" -gt 0 ] || fail "the module read no block ($USER_COUNTER) for $1"
-	echo "ok: $1 made $made requests; the module read $reads blocks ($USER_COUNTER)"
+	echo "ok: $1 made $made requests as user $USER, which read $read blocks; the module read $reads blocks ($USER_COUNTER)"
 }
 
 # nothing_held: the module holds no request and no block

@@ -66,8 +66,11 @@ timed_mount /dev/mapper/slow
 space_info $fsid > /tmp/module
 wait_requests_end 120
 expect_eq "requests active" 0 "$(counter requests_active)"
-expect_eq "requests made by mount (one per block group)" "$groups" $(($(counter requests_done) - done0))
+expect_eq "requests ended" "$groups" $(($(counter requests_done) - done0))
+expect_eq "requests made by mount (one per block group)" "$groups" "$(counter user_mount_requests)"
 expect_eq "blocks failed" 0 "$(counter blocks_failed)"
+expect_eq "errors of mount's requests" 0 "$(counter user_mount_errors)"
+[ "$(counter user_mount_blocks_read)" -gt 0 ] || fail "mount's requests read no block (user_mount_blocks_read)"
 reads=$(counter "tree.$fsid.2.reads")
 [ "$reads" -gt 0 ] || fail "the module read no extent tree block"
 echo "ok: the module read $reads of the $leaves extent tree blocks for mount"

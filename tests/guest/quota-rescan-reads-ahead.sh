@@ -33,7 +33,7 @@ umount $MNT
 say "with the module"
 load_module
 cold_mount /dev/mapper/slow
-user_begin "tree.$fsid.2.reads"
+user_begin qgroup_rescan "tree.$fsid.2.reads"
 btrfs quota rescan -w $MNT > /dev/null
 btrfs qgroup show --raw $MNT > /tmp/module
 user_end "the rescan"

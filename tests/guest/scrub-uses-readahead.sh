@@ -47,6 +47,8 @@ say "scrub with the module"
 load_module
 drop_caches
 mount /dev/vda $MNT
+# Mount's own requests (its block group items) end first.
+wait_requests_end 60
 read0=$(counter blocks_read); done0=$(counter requests_done)
 moded=$(btrfs scrub start -BR $MNT) || fail "scrub with the module failed: $moded"
 btrfs scrub status $MNT | grep -q "Status:.*finished" || fail "scrub status does not say finished"
@@ -58,6 +60,9 @@ echo "requests done: $done0 -> $done1, blocks read: $read0 -> $read1"
 # A request per chunk scrubbed and device (data, metadata and system
 # chunks on each of two devices), plus one for each data chunk's csums.
 [ $((done1 - done0)) -ge 6 ] || fail "too few readahead requests: $((done1 - done0))"
+# Every one of them scrub's: nothing else read ahead meanwhile.
+expect_eq "scrub's requests (user_scrub_requests)" $((done1 - done0)) "$(counter user_scrub_requests)"
+[ "$(counter user_scrub_blocks_read)" -gt 0 ] || fail "scrub's requests read no block (user_scrub_blocks_read)"
 expect_eq "requests still active" 0 "$(counter requests_active)"
 expect_eq "blocks failed" 0 "$(counter blocks_failed)"
 # Per-device and per-tree counters name the filesystem by its UUID.

@@ -33,7 +33,7 @@ umount $MNT
 say "with the module"
 load_module
 cold_mount /dev/mapper/slow
-user_begin "tree.$fsid.subvol.reads"
+user_begin send "tree.$fsid.subvol.reads"
 btrfs send -q -f /tmp/module.stream $MNT/snap
 user_end "send of the $blocks-block snapshot"
 cmp /tmp/stock.stream /tmp/module.stream || fail "the send streams differ with the module"

@@ -186,8 +186,9 @@ pub fn parse_counters(text: &str) -> Result<Vec<(String, u64)>, String> {
     Ok(out)
 }
 
-/// The counters for people: the module-wide ones, then one line per device
-/// (`dev.FSID.DEVID.reads` and `.bytes`), grouped by filesystem.
+/// The counters for people: the module-wide ones, one line per user that
+/// made requests (`user_NAME_requests`, `_blocks_read`, ...), then one line
+/// per device (`dev.FSID.DEVID.reads` and `.bytes`), grouped by filesystem.
 pub fn format_counters(counters: &[(String, u64)]) -> String {
     let get = |name: &str| {
         counters
@@ -211,6 +212,25 @@ pub fn format_counters(counters: &[(String, u64)]) -> String {
         get("requests_live"),
         get("blocks_live"),
     );
+    for (name, requests) in counters {
+        let Some(user) = name
+            .strip_prefix("user_")
+            .and_then(|n| n.strip_suffix("_requests"))
+        else {
+            continue;
+        };
+        if *requests == 0 {
+            continue;
+        }
+        let of = |what: &str| get(&format!("user_{user}_{what}"));
+        s.push_str(&format!(
+            "{user}: {requests} requests, {} blocks read, {} cached, {} errors, {} stale\n",
+            of("blocks_read"),
+            of("blocks_cached"),
+            of("errors"),
+            of("stale"),
+        ));
+    }
     // Devices in file order, each once: (fsid, devid, reads, bytes, errors).
     let mut devices: Vec<(String, String, u64, u64, u64)> = Vec::new();
     for (name, value) in counters {
@@ -498,9 +518,12 @@ mod tests {
         let text = "requests_active 1\nrequests_done 4\nblocks_queued 10\nblocks_read 7\n\
                     blocks_cached 2\nblocks_failed 1\nblocks_stale 0\nblocks_cancelled 0\n\
                     dev.0b5e-ab.1.reads 4\ndev.0b5e-ab.1.bytes 65536\n\
-                    dev.0b5e-ab.2.reads 3\ndev.0b5e-ab.2.bytes 49152\ndev.0b5e-ab.2.errors 1\n";
+                    dev.0b5e-ab.2.reads 3\ndev.0b5e-ab.2.bytes 49152\ndev.0b5e-ab.2.errors 1\n\
+                    user_ioctl_requests 0\nuser_ioctl_blocks_read 0\n\
+                    user_scrub_requests 4\nuser_scrub_blocks_read 7\nuser_scrub_blocks_cached 2\n\
+                    user_scrub_errors 1\nuser_scrub_stale 0\n";
         let c = parse_counters(text).unwrap();
-        assert_eq!(c.len(), 13);
+        assert_eq!(c.len(), 20);
         let human = format_counters(&c);
         assert!(human.contains("requests: 1 active, 4 done"), "{human}");
         assert!(
@@ -517,6 +540,12 @@ mod tests {
             human.contains("filesystem 0b5e-ab device 2: 3 reads, 48.0 KiB, 1 errors"),
             "{human}"
         );
+        assert!(
+            human.contains("scrub: 4 requests, 7 blocks read, 2 cached, 1 errors, 0 stale"),
+            "{human}"
+        );
+        // A user with no request is left out.
+        assert!(!human.contains("ioctl:"), "{human}");
         let json = format_counters_json(&c);
         assert!(mini_json::parse(&json).is_ok(), "{json}");
         assert!(json.contains("\"dev.0b5e-ab.2.bytes\":49152"), "{json}");
