@@ -10,9 +10,10 @@
 #
 # Three kernels, each in its own tree: KVARIANT=debug (lockdep, atomic-sleep,
 # list and hung-task checks, slab debugging, fault injection, KUnit; what
-# `make check` runs every test on), KVARIANT=kasan (debug plus KASAN and
-# kmemleak; `make check` runs the detector self-tests and a concurrency and
-# two fault tests on it too, `make check-full` every readahead and scrub test)
+# `make check` runs every test on), KVARIANT=kasan (debug less lockdep and
+# KUnit, plus KASAN and kmemleak; `make check` runs the detector self-tests,
+# the load test, a concurrency and two fault tests on it too, `make
+# check-full` every readahead and scrub test)
 # and KVARIANT=release (no debugging; `make demo` and `make bench`).
 #
 # Knobs: TEST=regex (run only matching tests), V=1 (guest output live),
