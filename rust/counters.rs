@@ -67,6 +67,8 @@ pub(crate) static NODES_EXPANDED: Counter = Counter::new();
 pub(crate) static NODES_EXPANDED_OUTSIDE_PASS: Counter = Counter::new();
 /// The most blocks held at once (see [`block_queued`]).
 static BLOCKS_LIVE_PEAK: Counter = Counter::new();
+/// The most requests active at once (see [`request_started`]).
+static REQUESTS_ACTIVE_PEAK: Counter = Counter::new();
 /// Blocks freed; `blocks_queued` minus this is the blocks the module holds.
 pub(crate) static BLOCKS_FREED: Counter = Counter::new();
 /// Requests allocated and freed: the difference is the requests the module
@@ -103,6 +105,10 @@ static USERS: [UserCounts; User::ALL.len()] = [const { UserCounts::new() }; User
 /// Counts a request started for `user`.
 pub(crate) fn request_started(user: User) {
     REQUESTS_STARTED.inc();
+    // Done is read after started: a race can only make the peak low by
+    // the requests ended in between, never report more than were active.
+    let active = REQUESTS_STARTED.get().saturating_sub(REQUESTS_DONE.get());
+    REQUESTS_ACTIVE_PEAK.raise_to(active);
     if let Some(u) = USERS.get(user.index()) {
         u.requests.inc();
     }
@@ -135,6 +141,7 @@ pub(crate) fn show(out: &mut impl Write) -> core::fmt::Result {
     // `done` is read after `started`, so it may count a request started
     // after that read: never report a negative number.
     writeln!(out, "requests_active {}", started.saturating_sub(done))?;
+    writeln!(out, "requests_active_peak {}", REQUESTS_ACTIVE_PEAK.get())?;
     writeln!(out, "requests_done {done}")?;
     writeln!(out, "blocks_queued {}", BLOCKS_QUEUED.get())?;
     writeln!(out, "blocks_read {}", BLOCKS_READ.get())?;
