@@ -83,7 +83,7 @@ module: kernel
 tools: deps
 	@cd tools && cargo build --release --workspace --quiet
 	@mkdir -p $(TOOLS_BIN)
-	@for t in reada reada-probe reada-fuzz fill-files disksim; do [ ! -x $(CARGO_TARGET)/release/$$t ] || cp --remove-destination $(CARGO_TARGET)/release/$$t $(TOOLS_BIN)/; done
+	@for t in reada reada-probe reada-fuzz fill-files fill-groups disksim; do [ ! -x $(CARGO_TARGET)/release/$$t ] || cp --remove-destination $(CARGO_TARGET)/release/$$t $(TOOLS_BIN)/; done
 
 initramfs: module tools
 	@bash tools/vm/mkinitramfs.sh $(INITRAMFS) $(MODDIR) $(TOOLS_BIN)

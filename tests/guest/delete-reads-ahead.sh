@@ -1,11 +1,14 @@
 #!/bin/bash
-# Deleting large files reads their checksums ahead (patch 0025). Three
-# files of 64 MiB written 16 MiB at a time with a commit after each (4 KiB
-# nodes), and a 32 MiB file kept, the three deleted from a cold cache on a
-# slowed disk, once without and once with the module on filesystems made
-# the same way:
+# Deleting large files reads ahead what freeing their extents searches:
+# their extent items and their checksums (patch 0025). Three files of
+# 64 MiB written 16 MiB at a time with a commit after each, three of 2,000
+# extents of 4 KiB written in turn (tools/fill-groups: some 6,000 extent
+# items, a hundred extent tree leaves with 4 KiB nodes), and a 32 MiB file
+# kept, the six deleted from a cold cache on a slowed disk, once without
+# and once with the module on filesystems made the same way:
 #  - with the module, the deletion makes readahead requests that read csum
-#    tree blocks (the module's per-tree count), with no error;
+#    tree blocks and extent tree blocks (the module's per-tree counts), with
+#    no error;
 #  - afterwards, with and without the module, the csum tree holds exactly
 #    the kept file's checksums (4 bytes per 4 KiB sector), the data in use
 #    is the same, and `btrfs check --check-data-csum` is clean (no
@@ -30,6 +33,7 @@ make_fs() {
 			sync
 		done
 	done
+	fill-groups write $MNT 6000 3
 	umount $MNT
 }
 
@@ -45,9 +49,9 @@ state() {
 	umount $MNT
 }
 
-# delete_files: delete the three big files, and commit
+# delete_files: delete the six files, and commit
 delete_files() {
-	rm $MNT/big1 $MNT/big2 $MNT/big3
+	rm $MNT/big1 $MNT/big2 $MNT/big3 $MNT/f0 $MNT/f1 $MNT/f2
 	sync
 	btrfs filesystem sync $MNT
 }
@@ -70,8 +74,12 @@ dm_delayed slow /dev/vda 2
 load_module
 cold_mount /dev/mapper/slow
 user_begin truncate "tree.$fsid.7.reads"
+extent0=$(counter_or_0 "tree.$fsid.2.reads")
 delete_files
 user_end "the deletion"
+extent=$(($(counter_or_0 "tree.$fsid.2.reads") - extent0))
+[ "$extent" -gt 0 ] || fail "the module read no extent tree block for the deletion"
+echo "ok: the module read $extent extent tree blocks for the deletion"
 umount $MNT
 nothing_held
 unload_module
