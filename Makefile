@@ -141,17 +141,22 @@ lint-tools:
 # `make bench`: the readahead against the plain walk, stock btrfs and the
 # physical limit, on 7 simulated rotating disks (tools/bench; method and
 # figures in Documentation/benchmarks.md), on the release kernel. The fixture
-# is built once and cached in build/bench. Knobs: BENCH_RUNS=N (runs of each
-# job and mode), BENCH_SPEED_FACTOR=F (disksim --speed-factor),
-# BENCH_MAX_IN_FLIGHT=N (the module's max_in_flight), BENCH_JOBS='extent csum
-# both scrub', BENCH_COMPARE_MODULE=KO (another build of the module, for the
-# release kernel: tree jobs also run its readahead, as mode readahead-cmp).
+# is built once and cached in build/bench. Knobs: BENCH_VARIANT=users (the
+# jobs of the in-kernel users: mount, quota rescan, send, delete, stock
+# against the module, on their own fixture), BENCH_DRIVE=hdd-4tb|ssd|nvme
+# (the disk model), BENCH_RUNS=N (runs of each job and mode),
+# BENCH_SPEED_FACTOR=F (disksim --speed-factor), BENCH_MAX_IN_FLIGHT=N (the
+# module's max_in_flight), BENCH_JOBS='extent csum both scrub',
+# BENCH_COMPARE_MODULE=KO (another build of the module, for the release
+# kernel: tree jobs also run its readahead, as mode readahead-cmp).
 # The last line printed is the path of the JSON with every figure.
 .PHONY: bench
 bench:
 	@$(MAKE) --no-print-directory KVARIANT=release all
 	@python3 tools/bench/bench.py --kernel $(B)/linux-release/arch/x86/boot/bzImage \
 		--initramfs $(B)/initramfs-release.cpio --cache $(B)/bench --disksim $(TOOLS_BIN)/disksim \
+		$(if $(BENCH_VARIANT),--variant $(BENCH_VARIANT)) \
+		$(if $(BENCH_DRIVE),--drive $(BENCH_DRIVE)) \
 		$(if $(BENCH_RUNS),--runs $(BENCH_RUNS)) \
 		$(if $(BENCH_SPEED_FACTOR),--speed-factor $(BENCH_SPEED_FACTOR)) \
 		$(if $(BENCH_MAX_IN_FLIGHT),--max-in-flight $(BENCH_MAX_IN_FLIGHT)) \

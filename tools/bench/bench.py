@@ -11,9 +11,19 @@ snapshots the disks' statistics (see disks.py). Then it prints the table,
 writes results.json, table.txt, results.md and chart.svg into --out, and prints the
 path of results.json as its last line.
 
---variant smoke is the small, fast version `make check` runs: a small
-fixture, one run each, fast disks; it proves the benchmark works and says
-nothing about speed.
+--variant users runs the jobs of the in-kernel users of the readahead
+(mount, quota rescan, send, delete; stock btrfs against the module) on
+their own fixture (make-users-fixture.sh): thousands of block groups
+without the block group tree, files of thousands of extents, a subvolume of
+small files.
+
+--variant smoke and users-smoke are the small, fast versions `make check`
+runs: small fixtures, one run each, fast disks; they prove the benchmark
+works and say nothing about speed.
+
+--drive picks the disk model: disksim's default rotating disk (a full
+stroke spans the export), hdd-4tb (the export is the start of a 4 TB
+drive), or ssd / nvme (flash, no seeks).
 """
 
 import argparse
@@ -47,6 +57,7 @@ VARIANTS = {
     "full": {
         "fixture": fixture.Spec(disks=7, disk_size="2G", nodesize=4096, grow="24 2000 3000 200 1000 2000 0",
                                 snapshots="3 0", churn="60 20 20 10 20 20 20", seed=6, mount_opts="noatime"),
+        "jobs": report.TREE_JOBS,
         "runs": 3,
         "speed_factor": 4.0,
         "timeout": 7200,
@@ -54,14 +65,37 @@ VARIANTS = {
     "smoke": {
         "fixture": fixture.Spec(disks=7, disk_size="512M", nodesize=4096, grow="3 150 50 20 60 300 0",
                                 snapshots="1 0", churn="5 10 10 5 10 10 10", seed=6, mount_opts="noatime"),
+        "jobs": report.TREE_JOBS,
+        "runs": 1,
+        "speed_factor": 1.0,
+        "timeout": 900,
+    },
+    # 2,000 data block groups of 256 MiB (500 GiB preallocated on sparse
+    # disks) of 64 extents each; 8 files of 16,000 extents of 4 KiB; 10,000
+    # small files to send.
+    "users": {
+        "fixture": fixture.UsersSpec(disks=7, disk_size="80G", nodesize=4096, groups=2000, group_bytes=256 << 20,
+                                     extents=64, files=8, file_extents=16000, meta="10 1000 200",
+                                     churn="300 20"),
+        "jobs": report.USER_JOBS,
+        "runs": 3,
+        "speed_factor": 4.0,
+        "timeout": 7200,
+    },
+    "users-smoke": {
+        "fixture": fixture.UsersSpec(disks=7, disk_size="4G", nodesize=4096, groups=80, group_bytes=256 << 20,
+                                     extents=64, files=8, file_extents=500, meta="2 500 200",
+                                     churn="3 20"),
+        "jobs": report.USER_JOBS,
         "runs": 1,
         "speed_factor": 1.0,
         "timeout": 900,
     },
 }
+DRIVES = ("default", "hdd-4tb", "ssd", "nvme")
 
 # The disk model's parameters, as disksim reports them in its statistics.
-MODEL_KEYS = ("size", "rpm", "rate_bytes_per_s", "track_to_track_ms", "avg_seek_ms", "full_stroke_ms",
+MODEL_KEYS = ("flash", "size", "rpm", "rate_bytes_per_s", "track_to_track_ms", "avg_seek_ms", "full_stroke_ms",
               "overhead_ms", "drive_readahead_bytes", "reorder", "speed_factor")
 
 MARK = re.compile(r"@@BENCH-MARK (\d+)@@")
@@ -101,6 +135,8 @@ def run_session(args, spec, fixture_dir, out):
     Returns the guest's result lines, the snapshots by mark number, the
     guest's info lines and the disks' final statistics."""
     model = ["--speed-factor", str(args.speed_factor)] + args.disksim_arg
+    if args.drive != "default":
+        model.insert(0, f"--drive={args.drive}")
     array = disks.DiskArray(args.disksim, fixture_dir, out / "session", spec.disks, model, log, args.trace)
     raw, snapshots, info, proc = [], {}, {}, None
     try:
@@ -110,7 +146,8 @@ def run_session(args, spec, fixture_dir, out):
         cmd = [sys.executable, str(VMRUN), "--kernel", str(args.kernel), "--initramfs", str(args.initramfs),
                "--workdir", str(workdir), "--script", str(GUEST), "--timeout", str(args.timeout), "--quiet"]
         cmd += [a for s in array.drive_specs() for a in ("--drive", s)]
-        env = {"BENCH_DISKS": spec.disks, "BENCH_RUNS": args.runs, "BENCH_JOBS": " ".join(args.jobs)}
+        env = {"BENCH_DISKS": spec.disks, "BENCH_RUNS": args.runs, "BENCH_JOBS": " ".join(args.jobs),
+               "BENCH_DELETABLE": getattr(spec, "files", 1) - 1}
         if args.max_in_flight:
             env["BENCH_MAX_IN_FLIGHT"] = args.max_in_flight
         if args.compare_module:
@@ -147,11 +184,13 @@ def run_session(args, spec, fixture_dir, out):
     return raw, snapshots, info, final
 
 
-def sweeper(disksim, model):
+def sweeper(disksim, model, drive):
     """sweep(disk, extents) for report.add_sweep_limits: the seconds one
     ascending sweep over the extents takes on the session's disk model
-    (`disksim --sweep`, `model` as recorded in results.json)."""
-    cmd = [str(disksim), "--sweep", "--size", str(model["size"]), "--rpm", str(model["rpm"]),
+    (`disksim --sweep`, `model` as recorded in results.json, on the drive
+    of that name, whose geometry it sets)."""
+    cmd = [str(disksim), "--sweep"] + ([f"--drive={drive}"] if drive != "default" else [])
+    cmd += ["--size", str(model["size"]), "--rpm", str(model["rpm"]),
            "--rate", str(model["rate_bytes_per_s"]), "--track-to-track-ms", str(model["track_to_track_ms"]),
            "--avg-seek-ms", str(model["avg_seek_ms"]), "--full-stroke-ms", str(model["full_stroke_ms"]),
            "--overhead-ms", str(model["overhead_ms"]), "--drive-readahead", str(model["drive_readahead_bytes"]),
@@ -171,8 +210,11 @@ def write_outputs(doc, out, runs):
     the table."""
     entries, model = doc["results"], doc["disks"]["model"]
     text = report.table(entries)
-    subtitle = (f"{doc['disks']['count']} simulated disks ({model['rpm']:g} rpm, "
-                f"{model['rate_bytes_per_s'] / 1e6:g} MB/s, speed factor {model['speed_factor']:g}), "
+    flash = model.get("flash")
+    kind = (f"flash, {flash['latency_ms'] * 1000:g} us, {flash['channels']} channels, "
+            f"{flash['rate_bytes_per_s'] / 1e6:g} MB/s" if flash else
+            f"{model['rpm']:g} rpm, {model['rate_bytes_per_s'] / 1e6:g} MB/s")
+    subtitle = (f"{doc['disks']['count']} simulated disks ({kind}, speed factor {model['speed_factor']:g}), "
                 f"{runs} run(s), {doc['date'][:10]}")
     (out / "results.json").write_text(json.dumps(doc, indent=1) + "\n")
     (out / "table.txt").write_text(text + "\n")
@@ -218,12 +260,14 @@ def main():
     p.add_argument("--compare-module", metavar="KO",
                    help="another build of the module (for the same kernel): tree jobs also run its "
                         "readahead, as mode readahead-cmp, alternating with the initramfs's")
-    p.add_argument("--jobs", nargs="+", choices=report.JOBS, default=list(report.JOBS))
+    p.add_argument("--jobs", nargs="+", choices=report.JOBS, help="default: the variant's")
+    p.add_argument("--drive", choices=DRIVES, default="default",
+                   help="the disk model: disksim's default rotating disk, a 4 TB disk, or flash")
     p.add_argument("--disksim-arg", action="append", default=[], metavar="ARG",
                    help="extra disksim argument, e.g. --disksim-arg=--reorder=sptf; repeatable")
     p.add_argument("--disksim", default=str(TOP / "build" / "tools-bin" / "disksim"))
     p.add_argument("--cache", default=str(TOP / "build" / "bench"), help="where fixtures are kept")
-    p.add_argument("--out", help="output folder (default: CACHE/VARIANT)")
+    p.add_argument("--out", help="output folder (default: CACHE/VARIANT, CACHE/VARIANT-DRIVE with --drive)")
     p.add_argument("--trace", action="store_true",
                    help="log every disk request to OUT/session/diskN.trace (see tools/bench/trace.py)")
     p.add_argument("--report-only", action="store_true",
@@ -235,7 +279,9 @@ def main():
     args.runs = args.runs or variant["runs"]
     args.speed_factor = args.speed_factor or variant["speed_factor"]
     args.timeout = variant["timeout"]
-    out = Path(args.out or Path(args.cache) / args.variant)
+    args.jobs = args.jobs or list(variant["jobs"])
+    name = args.variant if args.drive == "default" else f"{args.variant}-{args.drive}"
+    out = Path(args.out or Path(args.cache) / name)
     out.mkdir(parents=True, exist_ok=True)
     spec = variant["fixture"]
     started = time.monotonic()
@@ -243,7 +289,9 @@ def main():
         doc = json.loads((out / "results.json").read_text())
         layout = fixture.load(Path(args.cache) / f"fixture-{doc['fixture']['key']}")
         doc["fixture"]["summary"] = layout["summary"]
-        report.add_sweep_limits(doc["results"], layout, sweeper(args.disksim, doc["disks"]["model"]))
+        if not doc["disks"]["model"].get("flash"):
+            report.add_sweep_limits(doc["results"], layout,
+                                    sweeper(args.disksim, doc["disks"]["model"], doc["settings"].get("drive", "default")))
         write_outputs(doc, out, doc["settings"]["runs"])
         return
 
@@ -256,9 +304,14 @@ def main():
 
     raw, snapshots, info, final = run_session(args, spec, fixture_dir, out)
     check_errors(raw)
-    rate = final[0]["rate_bytes_per_s"] / args.speed_factor
+    flash = final[0]["flash"]
+    rate = (flash or final[0])["rate_bytes_per_s"] / args.speed_factor
     entries = report.aggregate(raw, snapshots, layout, rate, spec.disks)
-    report.add_sweep_limits(entries, layout, sweeper(args.disksim, final[0]))
+    if flash:  # no seeks: the sweep limit is the physical limit
+        for e in entries:
+            e["sweep_limit_seconds"] = e["fraction_of_sweep_limit"] = None
+    else:
+        report.add_sweep_limits(entries, layout, sweeper(args.disksim, final[0], args.drive))
     git = subprocess.run(["git", "-C", str(TOP), "describe", "--always", "--dirty"],
                          capture_output=True, text=True).stdout.strip()
     doc = {
@@ -272,7 +325,8 @@ def main():
                   "sequential_rate_wall_bytes_per_s": rate},
         "fixture": {"key": spec.key(), "spec": layout["spec"], "nodesize": layout["nodesize"],
                     "summary": layout["summary"]},
-        "settings": {"runs": args.runs, "jobs": args.jobs, "max_in_flight": info.get("max_in_flight")},
+        "settings": {"runs": args.runs, "jobs": args.jobs, "drive": args.drive,
+                     "max_in_flight": info.get("max_in_flight")},
         "results": entries,
         "runs": raw,
         "disk_totals": final,

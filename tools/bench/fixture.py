@@ -1,9 +1,10 @@
 """The benchmark fixture: an aged btrfs on several raw disk images.
 
-`ensure()` builds it once, in a VM running tools/bench/make-fixture.sh, and
-caches it under a folder named after the hash of that script and of the
-parameters, so a changed generator makes a new fixture and an unchanged one
-is never rebuilt. The folder holds the disk images (disk0.img, ...) and
+`ensure()` builds it once, in a VM running its generator (make-fixture.sh
+for the aged filesystem of the tree jobs and scrub, make-users-fixture.sh for
+the jobs of the in-kernel users), and caches it under a folder named after
+the hash of the generator, of fixture-layout.sh and of the parameters, so a
+changed generator makes a new fixture and an unchanged one is never rebuilt. The folder holds the disk images (disk0.img, ...) and
 layout.json: the chunks, the space use and every extent and csum tree block
 in walk order, from which `summarize()` derives tree sizes, which disks hold
 them and how scattered they are.
@@ -17,18 +18,39 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import ClassVar
 
 HERE = Path(__file__).resolve().parent
-GENERATOR = HERE / "make-fixture.sh"
+LAYOUT = HERE / "fixture-layout.sh"
 VMRUN = HERE.parent / "vm" / "vmrun.py"
 
 
-@dataclass(frozen=True)
-class Spec:
-    """What make-fixture.sh builds: disks, node size and aging (phases
-    "ROUNDS NEW APPEND REWRITE DELETE SMALL_NEW SMALL_DELETE", snapshot
-    periods "COUNT KEEP"; see the script)."""
+class FixtureSpec:
+    """What a generator builds, from its fields: `disks` disks of
+    `disk_size`, and the generator's parameters (the other fields, as
+    FIX_NAME variables)."""
 
+    GENERATOR: ClassVar[Path]
+
+    def env(self):
+        """The guest script's parameters, as vmrun --env values."""
+        return {f"FIX_{n.upper()}": str(v) for n, v in asdict(self).items() if n != "disk_size"}
+
+    def key(self):
+        """Hash of the generators' content and of these parameters."""
+        h = hashlib.sha256(self.GENERATOR.read_bytes())
+        h.update(LAYOUT.read_bytes())
+        h.update(json.dumps(asdict(self), sort_keys=True).encode())
+        return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Spec(FixtureSpec):
+    """The aged filesystem of make-fixture.sh: disks, node size and aging
+    (phases "ROUNDS NEW APPEND REWRITE DELETE SMALL_NEW SMALL_DELETE",
+    snapshot periods "COUNT KEEP"; see the script)."""
+
+    GENERATOR: ClassVar[Path] = HERE / "make-fixture.sh"
     disks: int
     disk_size: str
     nodesize: int
@@ -38,16 +60,24 @@ class Spec:
     seed: int
     mount_opts: str
 
-    def env(self):
-        """The guest script's parameters, as vmrun --env values."""
-        names = ("disks", "nodesize", "grow", "snapshots", "churn", "seed", "mount_opts")
-        return {f"FIX_{n.upper()}": str(getattr(self, n)) for n in names}
 
-    def key(self):
-        """Hash of the generator's content and of these parameters."""
-        h = hashlib.sha256(GENERATOR.read_bytes())
-        h.update(json.dumps(asdict(self), sort_keys=True).encode())
-        return h.hexdigest()[:16]
+@dataclass(frozen=True)
+class UsersSpec(FixtureSpec):
+    """The filesystem of make-users-fixture.sh: block groups of many
+    extents, files of many extents to delete, a subvolume of small files
+    ("DIRS FILES SIZE"), churn ("ROUNDS COUNT"); see the script."""
+
+    GENERATOR: ClassVar[Path] = HERE / "make-users-fixture.sh"
+    disks: int
+    disk_size: str
+    nodesize: int
+    groups: int
+    group_bytes: int
+    extents: int
+    files: int
+    file_extents: int
+    meta: str
+    churn: str
 
 
 def ensure(spec, cache, kernel, initramfs, log=print):
@@ -60,7 +90,8 @@ def ensure(spec, cache, kernel, initramfs, log=print):
     shutil.rmtree(work, ignore_errors=True)
     log(f"fixture: building in {work} (once; cached afterwards)")
     cmd = [sys.executable, str(VMRUN), "--kernel", str(kernel), "--initramfs", str(initramfs),
-           "--workdir", str(work), "--script", str(GENERATOR), "--timeout", "5400", "--quiet"]
+           "--workdir", str(work), "--script", str(spec.GENERATOR), "--file", str(LAYOUT),
+           "--timeout", "5400", "--quiet"]
     cmd += [a for _ in range(spec.disks) for a in ("--disk", spec.disk_size)]
     cmd += [a for k, v in spec.env().items() for a in ("--env", f"{k}={v}")]
     proc = subprocess.run(cmd)

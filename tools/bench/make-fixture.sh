@@ -27,10 +27,8 @@
 # FIX_MOUNT_OPTS are the mount options while aging.
 #
 # Output lines for the host, after the human-readable summary:
-#   @@FIX nodesize N
 #   @@FIX df TYPE/PROFILE TOTAL USED   (bytes, from btrfs filesystem df)
-#   @@FIX chunk LOGICAL LENGTH TYPE DEVID:PHYSICAL...
-#   @@FIX block TREE BYTENR LEVEL        (in walk order: depth first, by key)
+# and the layout lines of fixture-layout.sh.
 set -euo pipefail
 . /job/env
 
@@ -139,25 +137,5 @@ btrfs filesystem df $mnt
 btrfs filesystem df -b $mnt | awk -F'[ :,=]+' '$3 == "total" { print "@@FIX df", $1 "/" $2, $4, $6 }'
 umount $mnt
 
-# The layout, read from the unmounted disks.
-dump() { btrfs inspect-internal dump-tree "$@" "${devs[0]}" 2> /dev/null; }
-echo "@@FIX nodesize $FIX_NODESIZE"
-dump -t chunk | awk '
-	function flush() {
-		if (logical != "") print "@@FIX chunk", logical, size, type stripes
-		logical = ""; stripes = ""
-	}
-	/CHUNK_ITEM/ {
-		flush()
-		for (i = 1; i < NF; i++) if ($i == "CHUNK_ITEM") logical = $(i + 1)
-		sub(/\)/, "", logical)
-	}
-	$1 == "length" { size = $2; type = $NF }
-	$1 == "stripe" && $3 == "devid" { stripes = stripes " " $4 ":" $6 }
-	END { flush() }'
-for tree in extent csum; do
-	dump -t "$tree" | awk -v t="$tree" '
-		/^node [0-9]+ level [0-9]+/ { print "@@FIX block", t, $2, $4 }
-		/^leaf [0-9]+ items/ { print "@@FIX block", t, $2, 0 }'
-done
+bash /job/fixture-layout.sh "${devs[0]}"
 echo "== fixture done"

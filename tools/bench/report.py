@@ -2,8 +2,8 @@
 
 Every figure comes from runs measured side by side in one session. Per job
 and mode: seconds (median, min, max over the runs), speedups of the medians
-over the plain walk (for scrub: over scrub without the module) and over the
-forward walk, the fraction of the physical limit reached (limit / median),
+over the plain walk (for scrub and the users' jobs: over stock btrfs, without
+the module) and over the forward walk, the fraction of the physical limit reached (limit / median),
 and each disk's busy fraction (simulated busy time of the disk during the
 run over the run's wall time; median over the runs).
 
@@ -28,6 +28,11 @@ disk serves its share in one ascending sweep, everything queued at once, timed
 by the disk model itself (`disksim --sweep`); the limit is the slowest disk's
 time. The fraction of the sweep limit says how close a schedule came to what
 an ideal one, which knew every block's address in advance, achieves here.
+
+The jobs of the in-kernel users of the readahead (mount, quota rescan, send,
+delete) read what btrfs decides, so they get no limit; their runs must show
+the same work in both modes of a round, and the module's runs must show that
+the job's user made readahead requests that read blocks.
 """
 
 import html
@@ -36,8 +41,10 @@ import statistics
 
 from fixture import chunk_of
 
-JOBS = ("extent", "csum", "both", "scrub")
-MODES = {"scrub": ("stock", "module")}
+TREE_JOBS = ("extent", "csum", "both", "scrub")
+USER_JOBS = ("mount", "rescan", "send", "delete")
+JOBS = TREE_JOBS + USER_JOBS
+MODES = {job: ("stock", "module") for job in ("scrub",) + USER_JOBS}
 # readahead-cmp: the readahead of another build of the module, given to
 # bench.py with --compare-module (absent otherwise).
 TREE_MODES = ("plain", "forward", "readahead", "readahead-cmp")
@@ -66,7 +73,10 @@ def run_figures(run, snapshots, disks):
 
 
 def limit_seconds(job, baseline_runs, layout, rate):
-    """The physical limit of a job (see the module's docstring)."""
+    """The physical limit of a job (see the module's docstring), and the
+    blocks a tree job reads; None for the users' jobs."""
+    if job in USER_JOBS:
+        return None, None
     if job == "scrub":
         per_disk = {}
         for run in baseline_runs:
@@ -153,8 +163,26 @@ def add_sweep_limits(entries, layout, sweep):
 
 def check_equal_work(job, runs):
     """Every run of a tree job visits the same blocks of each tree, whatever
-    its mode: a mode that did less work would look faster."""
+    its mode: a mode that did less work would look faster. A user job's
+    modes do the same work in each round (a round's deletes change what the
+    next round's jobs find), and only the module's runs read ahead, as the
+    job's user."""
     if job == "scrub":
+        return
+    if job in USER_JOBS:
+        rounds = {}
+        for mode, rs in runs.items():
+            for r in rs:
+                rounds.setdefault(r["round"], {})[mode] = r["work"]
+                made, read = r["prefetch"]["requests"], r["prefetch"]["blocks_read"]
+                if mode == "module" and (made < 1 or read < 1):
+                    raise RuntimeError(f"round {r['round']} {job} module: the job's user made {made} "
+                                       f"readahead requests, which read {read} blocks")
+                if mode == "stock" and (made or read):
+                    raise RuntimeError(f"round {r['round']} {job} stock: readahead without the module")
+        for rnd, work in rounds.items():
+            if len(set(work.values())) != 1:
+                raise RuntimeError(f"unequal work in job {job}, round {rnd}: {work}")
         return
     visited = {(m, i): tuple(x["blocks_visited"] for x in r["reada"]) for m, rs in runs.items()
                for i, r in enumerate(rs)}
@@ -175,7 +203,7 @@ def aggregate(raw, snapshots, layout, rate, disks):
         if not runs:
             continue
         check_equal_work(job, runs)
-        baseline, forward = modes_of(job)[0], ("forward" if job != "scrub" else None)
+        baseline, forward = modes_of(job)[0], ("forward" if "forward" in runs else None)
         limit, blocks = limit_seconds(job, runs[baseline], layout, rate)
         medians = {m: statistics.median(r["seconds"] for r in rs) for m, rs in runs.items()}
         for mode, rs in runs.items():
@@ -189,11 +217,15 @@ def aggregate(raw, snapshots, layout, rate, disks):
                 "speedup_vs_plain": medians[baseline] / medians[mode],
                 "speedup_vs_forward": medians[forward] / medians[mode] if forward else None,
                 "limit_seconds": limit,
-                "fraction_of_limit": limit / medians[mode],
+                "fraction_of_limit": limit / medians[mode] if limit else None,
                 "disk_busy": {n: statistics.median(f[0][n] for f in figures) for n in names},
                 "bytes_read": int(statistics.median(sum(f[1].values()) for f in figures)),
                 "seconds_each": [r["seconds"] for r in rs],
             }
+            if job in USER_JOBS:
+                entry["work"] = sorted({r["work"] for r in rs})
+                entry["prefetch_requests"] = int(statistics.median(r["prefetch"]["requests"] for r in rs))
+                entry["prefetch_blocks_read"] = int(statistics.median(r["prefetch"]["blocks_read"] for r in rs))
             if blocks is not None:
                 entry["blocks_to_read"] = blocks
                 entry["blocks_read"] = int(statistics.median(
@@ -217,11 +249,14 @@ def table(entries):
             sweep = f"{e['sweep_limit_seconds']:>7.2f} {100 * e['fraction_of_sweep_limit']:>7.1f}%"
         else:
             sweep = f"{'-':>7} {'-':>8}"
+        if e["limit_seconds"] is not None:
+            limit = f"{e['limit_seconds']:>8.3f} {100 * e['fraction_of_limit']:>7.1f}%"
+        else:
+            limit = f"{'-':>8} {'-':>8}"
         lines.append(
             f"{e['job']:<7} {e['mode']:<13} {s['median']:>9.2f} ({s['min']:.2f}-{s['max']:.2f})".ljust(43)
-            + f" {e['speedup_vs_plain']:>8.2f} {fwd:>6} {e['limit_seconds']:>8.3f}"
-            f" {100 * e['fraction_of_limit']:>7.1f}% {sweep}  {busy}")
-    lines.append("(x plain: speedup over the plain walk, for scrub over scrub without the module;"
+            + f" {e['speedup_vs_plain']:>8.2f} {fwd:>6} {limit} {sweep}  {busy}")
+    lines.append("(x plain: speedup over the plain walk, for scrub and the users' jobs over stock btrfs;"
                  " x fwd: over the forward walk; limit: seconds at the physical limit (blocks packed);"
                  " sweep: seconds of one ideal ascending sweep over the blocks where they lie;"
                  " busy: % of the run each disk was busy)")
@@ -241,7 +276,7 @@ def svg(entries, title, subtitle):
         if group:
             rows.append(("job", job, group[0]["limit_seconds"]))
             rows.extend(("bar", e, None) for e in group)
-    values = [e["seconds"]["max"] for e in entries] + [e["limit_seconds"] for e in entries]
+    values = [e["seconds"]["max"] for e in entries] + [e["limit_seconds"] for e in entries if e["limit_seconds"]]
     values += [e["sweep_limit_seconds"] for e in entries if e.get("sweep_limit_seconds")]
     values += [e["seconds"]["min"] for e in entries]
     lo = 10 ** math.floor(math.log10(max(min(values), 1e-3)))
@@ -275,9 +310,9 @@ def svg(entries, title, subtitle):
         if kind == "job":
             y += 6
             out.append(f'<text x="10" y="{y + 12}" font-weight="bold">{html.escape(item)}</text>')
-            xl = x(limit)
-            out.append(f'<text x="{xl + 4:.1f}" y="{y + 12}" fill="#c00" font-size="11">'
-                       f'physical limit {limit:.3g} s</text>')
+            if limit:
+                out.append(f'<text x="{x(limit) + 4:.1f}" y="{y + 12}" fill="#c00" font-size="11">'
+                           f'physical limit {limit:.3g} s</text>')
             sweep = next((e.get("sweep_limit_seconds") for e in entries if e["job"] == item), None)
             if sweep:
                 out.append(f'<text x="{x(sweep) + 4:.1f}" y="{y + 12}" fill="#080" font-size="11">'
@@ -296,16 +331,17 @@ def svg(entries, title, subtitle):
         if e["speedup_vs_plain"] != 1:
             label += f'  ({e["speedup_vs_plain"]:.1f}x)'
         out.append(f'<text x="{x(s["max"]) + 6:.1f}" y="{y + 13}">{label}</text>')
-        xl = x(e["limit_seconds"])
-        out.append(f'<line x1="{xl:.1f}" y1="{y - 2}" x2="{xl:.1f}" y2="{y + bar + 2}" '
-                   f'stroke="#c00" stroke-width="2"/>')
+        if e["limit_seconds"]:
+            xl = x(e["limit_seconds"])
+            out.append(f'<line x1="{xl:.1f}" y1="{y - 2}" x2="{xl:.1f}" y2="{y + bar + 2}" '
+                       f'stroke="#c00" stroke-width="2"/>')
         if e.get("sweep_limit_seconds"):
             xs = x(e["sweep_limit_seconds"])
             out.append(f'<line x1="{xs:.1f}" y1="{y - 2}" x2="{xs:.1f}" y2="{y + bar + 2}" '
                        f'stroke="#080" stroke-width="2" stroke-dasharray="3,2"/>')
         y += bar + gap
     out.append(f'<text x="{left}" y="{height - 10}" fill="#555">bar: median; whiskers: min-max; '
-               'red: physical limit; green: sweep limit; (Nx): over plain walk / stock scrub</text>')
+               'red: physical limit; green: sweep limit; (Nx): over plain walk / stock btrfs</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
@@ -333,8 +369,9 @@ def markdown(doc):
         sweep = (f"{e['sweep_limit_seconds']:.2f} | {100 * e['fraction_of_sweep_limit']:.1f} %"
                  if e.get("sweep_limit_seconds") else "- | -")
         busy = " ".join(f"{100 * e['disk_busy'][n]:.0f}" for n in names)
+        limit = (f"{e['limit_seconds']:.3f} | {100 * e['fraction_of_limit']:.1f} %"
+                 if e["limit_seconds"] is not None else "- | -")
         out.append(f"| {e['job']} | {e['mode']} | {s['median']:.2f} ({s['min']:.2f}-{s['max']:.2f}) "
-                   f"| {e['speedup_vs_plain']:.2f} | {fwd} | {e['limit_seconds']:.3f} "
-                   f"| {100 * e['fraction_of_limit']:.1f} % | {sweep} | {busy} |")
+                   f"| {e['speedup_vs_plain']:.2f} | {fwd} | {limit} | {sweep} | {busy} |")
     return "\n".join(out) + "\n"
 

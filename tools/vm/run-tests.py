@@ -216,15 +216,25 @@ def guest_test(results, args, test, name, opts, timeout, kernel, initramfs):
     results.add(name, ok, took, why, out)
 
 
-def bench_smoke(results, args):
-    """The small variant of `make bench` (tools/bench/bench.py --variant
-    smoke) on this kernel: it passes when it writes a complete, well-formed
-    results JSON and prints its path last. Speed is not judged."""
+# The small variants of `make bench` make check runs: the test's name, and
+# for each job the number of modes it must report.
+BENCH_SMOKES = {
+    "smoke": ("bench-smoke", {"extent": 3, "csum": 3, "both": 3, "scrub": 2}),
+    "users-smoke": ("bench-users-smoke", {"mount": 2, "rescan": 2, "send": 2, "delete": 2}),
+}
+
+
+def bench_smoke(results, args, variant):
+    """A small variant of `make bench` (tools/bench/bench.py --variant
+    smoke or users-smoke) on this kernel: it passes when it writes a
+    complete, well-formed results JSON and prints its path last. Speed is
+    not judged; the benchmark itself refuses runs of unequal work, and
+    users' runs with the module in which the user read nothing ahead."""
     import json
 
-    name = "bench-smoke"
-    out = Path(args.builddir) / "bench" / "smoke"
-    cmd = [sys.executable, str(TOP / "tools" / "bench" / "bench.py"), "--variant", "smoke",
+    name, modes = BENCH_SMOKES[variant]
+    out = Path(args.builddir) / "bench" / variant
+    cmd = [sys.executable, str(TOP / "tools" / "bench" / "bench.py"), "--variant", variant,
            "--kernel", args.kernel, "--initramfs", args.initramfs,
            "--cache", str(Path(args.builddir) / "bench"), "--out", str(out),
            "--disksim", str(Path(args.builddir) / "tools-bin" / "disksim")]
@@ -240,17 +250,22 @@ def bench_smoke(results, args):
         path = out / "results.json"
         assert proc.stdout.strip().splitlines()[-1] == str(path), "the last line is not the JSON's path"
         doc = json.loads(path.read_text())
-        modes = {"extent": 3, "csum": 3, "both": 3, "scrub": 2}
         got = {}
         for e in doc["results"]:
             got[e["job"]] = got.get(e["job"], 0) + 1
             for k in ("median", "min", "max"):
                 assert e["seconds"][k] > 0, f"{e['job']}/{e['mode']}: seconds {k}"
             assert e["seconds"]["min"] <= e["seconds"]["median"] <= e["seconds"]["max"]
-            assert e["speedup_vs_plain"] > 0 and e["limit_seconds"] > 0 and e["fraction_of_limit"] > 0
-            assert e["job"] == "scrub" or e["speedup_vs_forward"] > 0
-            assert e["job"] == "scrub" or e["sweep_limit_seconds"] > 0 and e["fraction_of_sweep_limit"] > 0, \
-                f"{e['job']}/{e['mode']}: sweep limit"
+            assert e["speedup_vs_plain"] > 0
+            if "prefetch_requests" in e:  # a user's job: no limit; the module read ahead
+                assert (e["prefetch_requests"] > 0 and e["prefetch_blocks_read"] > 0) == (e["mode"] == "module"), \
+                    f"{e['job']}/{e['mode']}: prefetch {e['prefetch_requests']} {e['prefetch_blocks_read']}"
+                assert len(e["work"]) == 1, f"{e['job']}/{e['mode']}: work {e['work']}"
+            else:
+                assert e["limit_seconds"] > 0 and e["fraction_of_limit"] > 0
+                assert e["job"] == "scrub" or e["speedup_vs_forward"] > 0
+                assert e["job"] == "scrub" or e["sweep_limit_seconds"] > 0 and e["fraction_of_sweep_limit"] > 0, \
+                    f"{e['job']}/{e['mode']}: sweep limit"
             assert len(e["disk_busy"]) == doc["disks"]["count"], f"{e['job']}/{e['mode']}: disk_busy"
             assert all(0 <= b < 2 for b in e["disk_busy"].values()), f"{e['job']}/{e['mode']}: busy"
         assert got == modes, f"jobs and modes: {got}"
@@ -301,10 +316,11 @@ def main():
         host_tests(results, args)
         lints(results, args)
     jobs = guest_jobs(results, args)
-    if not args.filter or re.search(args.filter, "bench-smoke"):
-        # Its disks are disksim processes on the host, fed by the VM: about
-        # ten minutes of a run, most of it building its fixture.
-        jobs.append((600, "bench-smoke", lambda: bench_smoke(results, args)))
+    for variant, (name, _) in BENCH_SMOKES.items():
+        if not args.filter or re.search(args.filter, name):
+            # Their disks are disksim processes on the host, fed by the VM:
+            # a few minutes of a run, most of it building the fixture.
+            jobs.append((600, name, lambda v=variant: bench_smoke(results, args, v)))
     run_jobs(jobs, args.jobs)
     print(f"\ntests took {time.monotonic() - start:.0f} s")
     if results.failed:

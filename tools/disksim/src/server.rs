@@ -769,7 +769,19 @@ impl Server {
     pub fn stats_json(&self) -> String {
         let stats = lock(&self.stats).clone();
         let p = &self.cfg.params;
+        // A flash drive (--drive ssd|nvme) states its own parameters; the
+        // rotating disk's are then unused.
+        let flash = self.cfg.flash.as_ref().map_or_else(
+            || "null".to_string(),
+            |f| {
+                format!(
+                    "{{\"latency_ms\": {}, \"channels\": {}, \"rate_bytes_per_s\": {}}}",
+                    f.latency_ms, f.channels, f.rate
+                )
+            },
+        );
         let extra = [
+            ("flash", flash),
             ("size", self.size.to_string()),
             ("reorder", json_string(self.cfg.reorder.name())),
             ("rpm", format!("{}", p.rpm)),
