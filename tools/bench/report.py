@@ -3,9 +3,9 @@
 Every figure comes from runs measured side by side in one session. Per job
 and mode: seconds (median, min, max over the runs), speedups of the medians
 over the plain walk (for scrub and the users' jobs: over stock btrfs, without
-the module) and over the forward walk, the fraction of the physical limit reached (limit / median),
-and each disk's busy fraction (simulated busy time of the disk during the
-run over the run's wall time; median over the runs).
+the module) and over the forward walk, the fraction of the physical limit
+reached (limit / median), and each disk's busy fraction (simulated busy time
+of the disk during the run over the run's wall time; median over the runs).
 
 The physical limit of a job is the time the disks need just to transfer
 what the job must read, at their sequential rate (divided by the speed
