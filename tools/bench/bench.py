@@ -205,6 +205,17 @@ def sweeper(disksim, model, drive):
     return sweep
 
 
+def add_sweep_limits(entries, layout, disksim, model, drive):
+    """The tree jobs' sweep limits on the session's disk model (`model` as
+    recorded in results.json); none on flash, which does not seek: there
+    the physical limit is the only one."""
+    if model.get("flash"):
+        for e in entries:
+            e["sweep_limit_seconds"] = e["fraction_of_sweep_limit"] = None
+    else:
+        report.add_sweep_limits(entries, layout, sweeper(disksim, model, drive))
+
+
 def write_outputs(doc, out, runs):
     """Writes results.json, table.txt, results.md and chart.svg and prints
     the table."""
@@ -289,9 +300,8 @@ def main():
         doc = json.loads((out / "results.json").read_text())
         layout = fixture.load(Path(args.cache) / f"fixture-{doc['fixture']['key']}")
         doc["fixture"]["summary"] = layout["summary"]
-        if not doc["disks"]["model"].get("flash"):
-            report.add_sweep_limits(doc["results"], layout,
-                                    sweeper(args.disksim, doc["disks"]["model"], doc["settings"].get("drive", "default")))
+        add_sweep_limits(doc["results"], layout, args.disksim, doc["disks"]["model"],
+                         doc["settings"].get("drive", "default"))
         write_outputs(doc, out, doc["settings"]["runs"])
         return
 
@@ -307,11 +317,7 @@ def main():
     flash = final[0]["flash"]
     rate = (flash or final[0])["rate_bytes_per_s"] / args.speed_factor
     entries = report.aggregate(raw, snapshots, layout, rate, spec.disks)
-    if flash:  # no seeks: the sweep limit is the physical limit
-        for e in entries:
-            e["sweep_limit_seconds"] = e["fraction_of_sweep_limit"] = None
-    else:
-        report.add_sweep_limits(entries, layout, sweeper(args.disksim, final[0], args.drive))
+    add_sweep_limits(entries, layout, args.disksim, final[0], args.drive)
     git = subprocess.run(["git", "-C", str(TOP), "describe", "--always", "--dirty"],
                          capture_output=True, text=True).stdout.strip()
     doc = {

@@ -4,10 +4,11 @@
 for the aged filesystem of the tree jobs and scrub, make-users-fixture.sh for
 the jobs of the in-kernel users), and caches it under a folder named after
 the hash of the generator, of fixture-layout.sh and of the parameters, so a
-changed generator makes a new fixture and an unchanged one is never rebuilt. The folder holds the disk images (disk0.img, ...) and
-layout.json: the chunks, the space use and every extent and csum tree block
-in walk order, from which `summarize()` derives tree sizes, which disks hold
-them and how scattered they are.
+changed generator makes a new fixture and an unchanged one is never rebuilt.
+The folder holds the disk images (disk0.img, ...) and layout.json: the
+chunks, the space use and every extent and csum tree block in walk order,
+from which `summarize()` derives tree sizes, which disks hold them and how
+scattered they are.
 """
 
 import hashlib
