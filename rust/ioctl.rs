@@ -9,12 +9,13 @@
 //! validated completely before anything runs, and written back once, with
 //! every output field set explicitly so nothing of the kernel's leaks out.
 //!
-//! The three modes are timed the same way, here: the module's readahead, and
+//! The four modes are timed the same way, here: the module's readahead, and
 //! for comparison the plain walk (one synchronous read at a time) and the
-//! stock `READA_FORWARD` walk, both of which btrfs implements.
+//! stock search with `READA_FORWARD` or with `READA_FORWARD_ALWAYS`, all
+//! three of which btrfs implements.
 
 use crate::engine;
-use crate::shim::{FsInfo, Key, TreeRange, WalkCounts};
+use crate::shim::{FsInfo, Key, TreeRange, Walk, WalkCounts};
 use core::mem::size_of;
 use kernel::prelude::*;
 use kernel::time::Ktime;
@@ -43,10 +44,8 @@ unsafe impl AsBytes for ReadaArgs {}
 pub(crate) enum Mode {
     /// The module's readahead; `detach` returns at once.
     Readahead { detach: bool },
-    /// One synchronous block read at a time, no prefetch.
-    Plain,
-    /// The stock search with `READA_FORWARD`.
-    Forward,
+    /// A walk without the readahead, for comparison.
+    Walk(Walk),
 }
 
 /// A validated call: the range, and how to go through it.
@@ -82,8 +81,9 @@ fn parse(args: &uapi::btrfs_ioctl_reada_args) -> Result<Command> {
     let detach = args.flags & uapi::BTRFS_READA_FLAG_DETACH != 0;
     let mode = match args.mode {
         uapi::BTRFS_READA_MODE_READAHEAD => Mode::Readahead { detach },
-        uapi::BTRFS_READA_MODE_PLAIN if !detach => Mode::Plain,
-        uapi::BTRFS_READA_MODE_FORWARD if !detach => Mode::Forward,
+        uapi::BTRFS_READA_MODE_PLAIN if !detach => Mode::Walk(Walk::Plain),
+        uapi::BTRFS_READA_MODE_FORWARD if !detach => Mode::Walk(Walk::Forward),
+        uapi::BTRFS_READA_MODE_FORWARD_ALWAYS if !detach => Mode::Walk(Walk::ForwardAlways),
         _ => return Err(EINVAL),
     };
     let start = key_from_user(&args.start)?;
@@ -122,8 +122,7 @@ pub(crate) fn handle(fs: &FsInfo, arg: UserPtr) -> Result<i64> {
 
     let began = Ktime::ktime_get();
     let counts = match command.mode {
-        Mode::Plain => fs.walk(&command.range, false)?,
-        Mode::Forward => fs.walk(&command.range, true)?,
+        Mode::Walk(how) => fs.walk(&command.range, how)?,
         Mode::Readahead { detach } => engine::readahead(fs, command.range, detach)?,
     };
     let elapsed = (Ktime::ktime_get() - began).to_ns();

@@ -210,15 +210,14 @@ impl FsInfo {
     }
 
     /// Walks the key range `[start, end)` of a tree without the readahead,
-    /// one synchronous read at a time (`forward == false`) or the stock way
-    /// with `READA_FORWARD`. May sleep for as long as the reads take.
-    pub(crate) fn walk(&self, range: &TreeRange, forward: bool) -> Result<WalkCounts> {
+    /// the way `how` says. May sleep for as long as the reads take.
+    pub(crate) fn walk(&self, range: &TreeRange, how: Walk) -> Result<WalkCounts> {
         let mut walk = bindings::btrfs_reada_walk {
             tree_id: range.tree_id,
             start: key_to_c(range.start),
             end: key_to_c(range.end),
             commit_root: range.commit_root,
-            forward,
+            mode: how.to_c(),
             ..Default::default()
         };
         // SAFETY: `self` is live by the type invariant; `walk` is initialised.
@@ -231,6 +230,34 @@ impl FsInfo {
             errors: walk.errors,
             stale: 0,
         })
+    }
+}
+
+/// How [`FsInfo::walk`] goes through a range, for comparison with the
+/// readahead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Walk {
+    /// One synchronous block read at a time, no prefetch.
+    Plain,
+    /// The stock search with `READA_FORWARD`.
+    Forward,
+    /// The stock search with `READA_FORWARD_ALWAYS`, send's.
+    ForwardAlways,
+}
+
+// The C walk modes fit the `u8` field that carries them.
+const _: () = assert!(bindings::BTRFS_READA_WALK_FORWARD_ALWAYS <= u8::MAX as u32);
+
+impl Walk {
+    /// The `BTRFS_READA_WALK_*` value of `struct btrfs_reada_walk`'s `mode`.
+    fn to_c(self) -> u8 {
+        let mode = match self {
+            Walk::Plain => bindings::BTRFS_READA_WALK_PLAIN,
+            Walk::Forward => bindings::BTRFS_READA_WALK_FORWARD,
+            Walk::ForwardAlways => bindings::BTRFS_READA_WALK_FORWARD_ALWAYS,
+        };
+        // Lossless: every mode fits a `u8` (asserted above).
+        mode as u8
     }
 }
 

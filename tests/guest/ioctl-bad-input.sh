@@ -22,10 +22,12 @@ expect_errno "block group tree absent" ENOENT $MNT tree=11 mode=1
 expect_errno "raid stripe tree absent" ENOENT $MNT tree=12 mode=1
 expect_errno "start > end" EINVAL $MNT tree=2 mode=1 start=300,0,0 end=256,0,0
 expect_errno "start == end (empty range)" EINVAL $MNT tree=2 mode=1 start=5,1,0 end=5,1,0
-expect_errno "unknown mode" EINVAL $MNT tree=2 mode=3
+expect_errno "unknown mode" EINVAL $MNT tree=2 mode=4
+expect_errno "mode 2^32-1" EINVAL $MNT tree=2 mode=4294967295
 expect_errno "unknown flag" EINVAL $MNT tree=2 mode=1 flags=4
 expect_errno "detach with plain mode" EINVAL $MNT tree=2 mode=1 flags=1
 expect_errno "detach with forward mode" EINVAL $MNT tree=2 mode=2 flags=1
+expect_errno "detach with forward-always mode" EINVAL $MNT tree=2 mode=3 flags=1
 for i in 0 1 2 3; do
 	expect_errno "reserved_in[$i] nonzero" EINVAL $MNT tree=2 mode=1 reserved_in=$i:1
 done

@@ -21,6 +21,8 @@ Needs CAP_SYS_ADMIN and the btrfs_reada module.
   --mode MODE       readahead (default): the module's readahead
                     plain: one synchronous block read at a time
                     forward: the stock tree walk with READA_FORWARD
+                    forward-always: the same with READA_FORWARD_ALWAYS
+                    (send's: siblings at every level, however far)
   --detach          return at once; the readahead goes on in the background
                     (readahead mode only)
   --commit-root     walk the tree's commit root instead of its live root
@@ -45,16 +47,23 @@ pub enum Mode {
     Readahead,
     Plain,
     Forward,
+    ForwardAlways,
 }
 
 impl Mode {
-    pub const ALL: [Mode; 3] = [Mode::Readahead, Mode::Plain, Mode::Forward];
+    pub const ALL: [Mode; 4] = [
+        Mode::Readahead,
+        Mode::Plain,
+        Mode::Forward,
+        Mode::ForwardAlways,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Mode::Readahead => "readahead",
             Mode::Plain => "plain",
             Mode::Forward => "forward",
+            Mode::ForwardAlways => "forward-always",
         }
     }
 
@@ -64,6 +73,7 @@ impl Mode {
             Mode::Readahead => uapi::BTRFS_READA_MODE_READAHEAD,
             Mode::Plain => uapi::BTRFS_READA_MODE_PLAIN,
             Mode::Forward => uapi::BTRFS_READA_MODE_FORWARD,
+            Mode::ForwardAlways => uapi::BTRFS_READA_MODE_FORWARD_ALWAYS,
         }
     }
 
@@ -72,7 +82,9 @@ impl Mode {
         Mode::ALL
             .into_iter()
             .find(|m| m.name() == t)
-            .ok_or_else(|| format!("unknown mode '{s}' (expected readahead, plain or forward)"))
+            .ok_or_else(|| {
+                format!("unknown mode '{s}' (expected readahead, plain, forward or forward-always)")
+            })
     }
 }
 
@@ -333,6 +345,7 @@ mod tests {
             ("readahead", Mode::Readahead, 0),
             ("plain", Mode::Plain, 1),
             ("forward", Mode::Forward, 2),
+            ("forward-always", Mode::ForwardAlways, 3),
             ("PLAIN", Mode::Plain, 1),
         ] {
             let o = run(&["/m", "--tree", "fs", "--mode", name]);

@@ -10,7 +10,8 @@
 
 use crate::uapi::{
     BtrfsIoctlReadaArgs, BtrfsIoctlReadaKey, BTRFS_READA_FLAGS_MASK, BTRFS_READA_FLAG_DETACH,
-    BTRFS_READA_MODE_FORWARD, BTRFS_READA_MODE_PLAIN, BTRFS_READA_MODE_READAHEAD,
+    BTRFS_READA_MODE_FORWARD, BTRFS_READA_MODE_FORWARD_ALWAYS, BTRFS_READA_MODE_PLAIN,
+    BTRFS_READA_MODE_READAHEAD,
 };
 
 /// The global trees btrfs can have: root, extent, chunk, dev, csum, quota,
@@ -57,7 +58,9 @@ pub fn fields_valid(a: &BtrfsIoctlReadaArgs) -> bool {
     let detach = a.flags & BTRFS_READA_FLAG_DETACH != 0;
     let mode_ok = match a.mode {
         BTRFS_READA_MODE_READAHEAD => true,
-        BTRFS_READA_MODE_PLAIN | BTRFS_READA_MODE_FORWARD => !detach,
+        BTRFS_READA_MODE_PLAIN | BTRFS_READA_MODE_FORWARD | BTRFS_READA_MODE_FORWARD_ALWAYS => {
+            !detach
+        }
         _ => false,
     };
     a.reserved_in == [0; 4]
@@ -131,8 +134,8 @@ pub fn check_outputs(a: &BtrfsIoctlReadaArgs, nodesize: u64) -> Result<(), Strin
             a.blocks_cached, a.blocks_visited
         ));
     }
-    if a.mode == BTRFS_READA_MODE_FORWARD {
-        // Forward mode counts the filesystem's reads during the walk.
+    if a.mode == BTRFS_READA_MODE_FORWARD || a.mode == BTRFS_READA_MODE_FORWARD_ALWAYS {
+        // The stock searches count the filesystem's reads during the walk.
         return Ok(());
     }
     if a.blocks_read + a.blocks_cached != a.blocks_visited {

@@ -19,6 +19,8 @@ pub const BTRFS_READA_MODE_READAHEAD: u32 = 0;
 pub const BTRFS_READA_MODE_PLAIN: u32 = 1;
 /// The stock tree walk with `path->reada = READA_FORWARD`.
 pub const BTRFS_READA_MODE_FORWARD: u32 = 2;
+/// The same with `READA_FORWARD_ALWAYS`, send's.
+pub const BTRFS_READA_MODE_FORWARD_ALWAYS: u32 = 3;
 
 /// Return at once, readahead goes on in the background (readahead mode only).
 pub const BTRFS_READA_FLAG_DETACH: u32 = 1 << 0;
@@ -159,6 +161,7 @@ mod tests {
         assert_eq!(BTRFS_READA_MODE_READAHEAD, 0);
         assert_eq!(BTRFS_READA_MODE_PLAIN, 1);
         assert_eq!(BTRFS_READA_MODE_FORWARD, 2);
+        assert_eq!(BTRFS_READA_MODE_FORWARD_ALWAYS, 3);
         assert_eq!(BTRFS_READA_FLAG_DETACH, 1);
         assert_eq!(BTRFS_READA_FLAG_COMMIT_ROOT, 2);
         assert_eq!(BTRFS_READA_FLAGS_MASK, 3);

@@ -169,6 +169,11 @@ fn expected() -> Vec<(&'static str, &'static str, u64)> {
             u64::from(BTRFS_READA_MODE_FORWARD),
         ),
         (
+            "mode_forward_always",
+            "BTRFS_READA_MODE_FORWARD_ALWAYS",
+            u64::from(BTRFS_READA_MODE_FORWARD_ALWAYS),
+        ),
+        (
             "flag_detach",
             "BTRFS_READA_FLAG_DETACH",
             u64::from(BTRFS_READA_FLAG_DETACH),

@@ -99,7 +99,7 @@ fn args(rng: &mut Rng, existing: &[u64]) -> BtrfsIoctlReadaArgs {
     }
     a.mode = match rng.below(10) {
         0..=5 => 0,
-        6 | 7 => 1 + rng.below(2) as u32,
+        6 | 7 => 1 + rng.below(3) as u32,
         _ => rng.next() as u32,
     };
     a.flags = match rng.below(10) {
