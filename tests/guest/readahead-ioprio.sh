@@ -4,9 +4,12 @@
 # request: a detached readahead reads at the idle class, or at the class and
 # level of the detached_ioprio_* parameters (class 0: the caller's); a
 # waited readahead, scrub's prefetch, and mount's (patch 0022), which
-# detaches, at the caller's priority. The
-# sectors of the metadata reads at that priority are exactly the bytes the
-# module counts as read, and no metadata read has another priority.
+# detaches, at the caller's priority. No metadata read has another
+# priority. For a detached readahead the sectors read at its priority are
+# exactly the bytes the module counts as read; a waited one runs in the
+# caller's context, where btrfs may read a block of its own at the same
+# priority (seen once in CI: 8 sectors more than the module's 48), so
+# there they are at least the module's bytes.
 # disks: 2x1G
 # timeout: 600
 . /tests/lib.sh
@@ -50,11 +53,19 @@ expect_reads_at() {
 	bytes=$(($(dev_counter_sum bytes) - bytes0))
 	echo "$1: module read $bytes bytes; metadata reads by priority: $(echo $got)"
 	[ "$bytes" -gt 0 ] || fail "$1: the module read nothing"
+	[ "$got" = "$2 $((bytes / 512))" ] || show_meta_reads
 	expect_eq "$1: metadata reads by priority" "$2 $((bytes / 512))" "$got"
 }
 
-# expect_all_reads_at WHAT PRIO: the module read something, and every
-# traced metadata read, the module's or its caller's own, is at PRIO
+# show_meta_reads: the traced metadata read requests, for a failure's log
+show_meta_reads() {
+	echo "metadata read requests traced:"
+	grep ' block_rq_issue: [0-9,]* R[A-Z]*M' $T/trace
+}
+
+# expect_all_reads_at WHAT PRIO: the module read something, every traced
+# metadata read, the module's or its caller's own, is at PRIO, and they
+# are at least the module's bytes
 expect_all_reads_at() {
 	local got bytes prio
 	got=$(meta_sectors_by_prio)
@@ -62,7 +73,11 @@ expect_all_reads_at() {
 	echo "$1: module read $bytes bytes; metadata reads by priority: $(echo $got)"
 	[ "$bytes" -gt 0 ] || fail "$1: the module read nothing"
 	prio=$(echo "$got" | awk '{ print $1 }' | sort -u | tr '\n' ' ')
+	[ "$prio" = "$2 " ] || show_meta_reads
 	expect_eq "$1: priorities of metadata reads" "$2 " "$prio"
+	[ "$(echo "$got" | awk '{ print $2 }')" -ge $((bytes / 512)) ] ||
+		fail "$1: fewer sectors read at $2 than the module's $((bytes / 512))"
+	[ "$got" = "$2 $((bytes / 512))" ] || show_meta_reads
 }
 
 say "detached readahead: idle class by default"
@@ -78,7 +93,7 @@ cold_remount /dev/vda
 wait_idle
 bytes0=$(dev_counter_sum bytes)
 traced eval 'ionice -c2 -n1 reada $MNT --tree csum > /dev/null'
-expect_reads_at "waited under ionice -c2 -n1" "be,1"
+expect_all_reads_at "waited under ionice -c2 -n1" "be,1"
 
 say "detached readahead at the parameters' class and level"
 echo 2 > $PARAMS/detached_ioprio_class
