@@ -6,7 +6,8 @@
 # For BENCH_RUNS rounds, for each job in BENCH_JOBS, for each of its modes,
 # from a cold cache (unmount, drop caches, mount, let the readahead that
 # mount started end, drop caches again):
-#   extent, csum  one `reada --tree T --mode M`, M = plain, forward, readahead
+#   extent, csum  one `reada --tree T --mode M`, M = plain, forward,
+#                 forward-always, readahead
 #                 (and with BENCH_COMPARE, readahead-cmp: the readahead of
 #                 another build of the module, /job/compare.ko)
 #   both          extent and csum at once (two processes), same modes
@@ -136,7 +137,7 @@ scrub_json() {
 modes_of() {
 	case $1 in
 	scrub | mount | rescan | send | delete) echo stock module ;;
-	*) echo plain forward readahead ${BENCH_COMPARE:+readahead-cmp} ;;
+	*) echo plain forward forward-always readahead ${BENCH_COMPARE:+readahead-cmp} ;;
 	esac
 }
 

@@ -95,8 +95,8 @@ VARIANTS = {
 DRIVES = ("default", "hdd-4tb", "ssd", "nvme")
 
 # The disk model's parameters, as disksim reports them in its statistics.
-MODEL_KEYS = ("flash", "size", "rpm", "rate_bytes_per_s", "track_to_track_ms", "avg_seek_ms", "full_stroke_ms",
-              "overhead_ms", "drive_readahead_bytes", "reorder", "speed_factor")
+MODEL_KEYS = ("flash", "size", "capacity", "region_start", "rpm", "rate_bytes_per_s", "track_to_track_ms",
+              "avg_seek_ms", "full_stroke_ms", "overhead_ms", "drive_readahead_bytes", "reorder", "speed_factor")
 
 MARK = re.compile(r"@@BENCH-MARK (\d+)@@")
 RESULT = re.compile(r"@@BENCH-RESULT (\{.*\})@@")

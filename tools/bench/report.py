@@ -47,7 +47,7 @@ JOBS = TREE_JOBS + USER_JOBS
 MODES = {job: ("stock", "module") for job in ("scrub",) + USER_JOBS}
 # readahead-cmp: the readahead of another build of the module, given to
 # bench.py with --compare-module (absent otherwise).
-TREE_MODES = ("plain", "forward", "readahead", "readahead-cmp")
+TREE_MODES = ("plain", "forward", "forward-always", "readahead", "readahead-cmp")
 TREES_OF_JOB = {"extent": ("extent",), "csum": ("csum",), "both": ("extent", "csum")}
 
 
@@ -190,6 +190,17 @@ def check_equal_work(job, runs):
         raise RuntimeError(f"unequal work in job {job}: blocks visited per run {visited}")
 
 
+def ratio(medians, baseline, mode):
+    """How many times faster `mode` ran than `baseline`, None if the job
+    has no such baseline."""
+    return medians[baseline] / medians[mode] if baseline in medians else None
+
+
+def ratio_cell(entry, key):
+    """A speedup for a table cell: two decimals, "-" if there is none."""
+    return f"{entry[key]:.2f}" if entry[key] is not None else "-"
+
+
 def aggregate(raw, snapshots, layout, rate, disks):
     """One entry per job and mode, in JOBS and mode order.
 
@@ -203,7 +214,7 @@ def aggregate(raw, snapshots, layout, rate, disks):
         if not runs:
             continue
         check_equal_work(job, runs)
-        baseline, forward = modes_of(job)[0], ("forward" if "forward" in runs else None)
+        baseline = modes_of(job)[0]
         limit, blocks = limit_seconds(job, runs[baseline], layout, rate)
         medians = {m: statistics.median(r["seconds"] for r in rs) for m, rs in runs.items()}
         for mode, rs in runs.items():
@@ -215,7 +226,8 @@ def aggregate(raw, snapshots, layout, rate, disks):
                 "runs": len(rs),
                 "seconds": spread([r["seconds"] for r in rs]),
                 "speedup_vs_plain": medians[baseline] / medians[mode],
-                "speedup_vs_forward": medians[forward] / medians[mode] if forward else None,
+                "speedup_vs_forward": ratio(medians, "forward", mode),
+                "speedup_vs_forward_always": ratio(medians, "forward-always", mode),
                 "limit_seconds": limit,
                 "fraction_of_limit": limit / medians[mode] if limit else None,
                 "disk_busy": {n: statistics.median(f[0][n] for f in figures) for n in names},
@@ -237,13 +249,13 @@ def aggregate(raw, snapshots, layout, rate, disks):
 def table(entries):
     """The results as a fixed-width text table."""
     names = list(entries[0]["disk_busy"]) if entries else []
-    head = (f"{'job':<7} {'mode':<13} {'seconds (min-max)':>21} {'x plain':>8} {'x fwd':>6} "
+    head = (f"{'job':<7} {'mode':<14} {'seconds (min-max)':>21} {'x plain':>8} {'x fwd':>6} {'x fwa':>6} "
             f"{'limit':>8} {'of limit':>8} {'sweep':>7} {'of sweep':>8}  busy "
             + " ".join(n.replace("disk", "d") for n in names))
     lines = [head, "-" * len(head)]
     for e in entries:
         s = e["seconds"]
-        fwd = f"{e['speedup_vs_forward']:.2f}" if e["speedup_vs_forward"] is not None else "-"
+        fwd, fwa = ratio_cell(e, "speedup_vs_forward"), ratio_cell(e, "speedup_vs_forward_always")
         busy = " ".join(f"{100 * e['disk_busy'][n]:>2.0f}" for n in names)
         if e.get("sweep_limit_seconds"):
             sweep = f"{e['sweep_limit_seconds']:>7.2f} {100 * e['fraction_of_sweep_limit']:>7.1f}%"
@@ -254,16 +266,16 @@ def table(entries):
         else:
             limit = f"{'-':>8} {'-':>8}"
         lines.append(
-            f"{e['job']:<7} {e['mode']:<13} {s['median']:>9.2f} ({s['min']:.2f}-{s['max']:.2f})".ljust(43)
-            + f" {e['speedup_vs_plain']:>8.2f} {fwd:>6} {limit} {sweep}  {busy}")
+            f"{e['job']:<7} {e['mode']:<14} {s['median']:>9.2f} ({s['min']:.2f}-{s['max']:.2f})".ljust(44)
+            + f" {e['speedup_vs_plain']:>8.2f} {fwd:>6} {fwa:>6} {limit} {sweep}  {busy}")
     lines.append("(x plain: speedup over the plain walk, for scrub and the users' jobs over stock btrfs;"
-                 " x fwd: over the forward walk; limit: seconds at the physical limit (blocks packed);"
+                 " x fwd, x fwa: over the forward and forward-always walks; limit: seconds at the physical limit (blocks packed);"
                  " sweep: seconds of one ideal ascending sweep over the blocks where they lie;"
                  " busy: % of the run each disk was busy)")
     return "\n".join(lines)
 
 
-COLORS = {"plain": "#9e9e9e", "forward": "#f0a030", "readahead": "#2f7ed8", "readahead-cmp": "#7cb5ec",
+COLORS = {"plain": "#9e9e9e", "forward": "#f0a030", "forward-always": "#c06010", "readahead": "#2f7ed8", "readahead-cmp": "#7cb5ec",
           "stock": "#9e9e9e", "module": "#2f7ed8"}
 
 
@@ -360,18 +372,19 @@ def markdown(doc):
                    f"| {100 * t['walk_near']:.0f} % | {t['walk_jump_median'] / 2**20:.1f} MiB |")
     entries = doc["results"]
     names = list(entries[0]["disk_busy"]) if entries else []
-    out += ["", "| job | mode | seconds: median (min-max) | x plain | x forward | physical limit (s) "
+    out += ["", "| job | mode | seconds: median (min-max) | x plain | x forward | x forward-always "
+            "| physical limit (s) "
             "| of limit | sweep limit (s) | of sweep | busy % " + " ".join(n.replace("disk", "d") for n in names)
-            + " |", "|---|---|---|---|---|---|---|---|---|---|"]
+            + " |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in entries:
         s = e["seconds"]
-        fwd = f"{e['speedup_vs_forward']:.2f}" if e["speedup_vs_forward"] is not None else "-"
+        fwd, fwa = ratio_cell(e, "speedup_vs_forward"), ratio_cell(e, "speedup_vs_forward_always")
         sweep = (f"{e['sweep_limit_seconds']:.2f} | {100 * e['fraction_of_sweep_limit']:.1f} %"
                  if e.get("sweep_limit_seconds") else "- | -")
         busy = " ".join(f"{100 * e['disk_busy'][n]:.0f}" for n in names)
         limit = (f"{e['limit_seconds']:.3f} | {100 * e['fraction_of_limit']:.1f} %"
                  if e["limit_seconds"] is not None else "- | -")
         out.append(f"| {e['job']} | {e['mode']} | {s['median']:.2f} ({s['min']:.2f}-{s['max']:.2f}) "
-                   f"| {e['speedup_vs_plain']:.2f} | {fwd} | {limit} | {sweep} | {busy} |")
+                   f"| {e['speedup_vs_plain']:.2f} | {fwd} | {fwa} | {limit} | {sweep} | {busy} |")
     return "\n".join(out) + "\n"
 

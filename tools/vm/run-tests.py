@@ -218,9 +218,12 @@ def guest_test(results, args, test, name, opts, timeout, kernel, initramfs):
 
 # The small variants of `make bench` make check runs: the test's name, and
 # for each job the number of modes it must report.
+# variant: (test name, modes per job, disk model): the tree jobs on the
+# 4 TB drive model, the users' on the SSD model, so that both models the
+# recorded figures come from are exercised too.
 BENCH_SMOKES = {
-    "smoke": ("bench-smoke", {"extent": 3, "csum": 3, "both": 3, "scrub": 2}),
-    "users-smoke": ("bench-users-smoke", {"mount": 2, "rescan": 2, "send": 2, "delete": 2}),
+    "smoke": ("bench-smoke", {"extent": 4, "csum": 4, "both": 4, "scrub": 2}, "hdd-4tb"),
+    "users-smoke": ("bench-users-smoke", {"mount": 2, "rescan": 2, "send": 2, "delete": 2}, "ssd"),
 }
 
 
@@ -232,12 +235,12 @@ def bench_smoke(results, args, variant):
     users' runs with the module in which the user read nothing ahead."""
     import json
 
-    name, modes = BENCH_SMOKES[variant]
+    name, modes, drive = BENCH_SMOKES[variant]
     out = Path(args.builddir) / "bench" / variant
     cmd = [sys.executable, str(TOP / "tools" / "bench" / "bench.py"), "--variant", variant,
            "--kernel", args.kernel, "--initramfs", args.initramfs,
            "--cache", str(Path(args.builddir) / "bench"), "--out", str(out),
-           "--disksim", str(Path(args.builddir) / "tools-bin" / "disksim")]
+           "--disksim", str(Path(args.builddir) / "tools-bin" / "disksim"), "--drive", drive]
     log = io.StringIO()
     log.write(f"== {name}\n")
     start = time.monotonic()
@@ -263,7 +266,7 @@ def bench_smoke(results, args, variant):
                 assert len(e["work"]) == 1, f"{e['job']}/{e['mode']}: work {e['work']}"
             else:
                 assert e["limit_seconds"] > 0 and e["fraction_of_limit"] > 0
-                assert e["job"] == "scrub" or e["speedup_vs_forward"] > 0
+                assert e["job"] == "scrub" or e["speedup_vs_forward"] > 0 and e["speedup_vs_forward_always"] > 0
                 assert e["job"] == "scrub" or e["sweep_limit_seconds"] > 0 and e["fraction_of_sweep_limit"] > 0, \
                     f"{e['job']}/{e['mode']}: sweep limit"
             assert len(e["disk_busy"]) == doc["disks"]["count"], f"{e['job']}/{e['mode']}: disk_busy"
@@ -273,6 +276,10 @@ def bench_smoke(results, args, variant):
             assert doc["fixture"]["summary"][tree]["blocks"] > 0, f"{tree}: no blocks"
         for k in ("date", "command", "machine", "disks", "settings"):
             assert doc[k], f"{k} missing"
+        assert doc["settings"]["drive"] == drive, f"drive {doc['settings']['drive']}"
+        model = doc["disks"]["model"]
+        assert (model["flash"] is not None) == (drive == "ssd"), f"model {model}"
+        assert drive != "hdd-4tb" or model["capacity"] == 4_000_000_000_000, f"model {model}"
     except (AssertionError, OSError, ValueError, KeyError, TypeError, IndexError) as e:
         why = f"{e or type(e).__name__}, logs in {out}"
         if not args.verbose:
@@ -316,7 +323,7 @@ def main():
         host_tests(results, args)
         lints(results, args)
     jobs = guest_jobs(results, args)
-    for variant, (name, _) in BENCH_SMOKES.items():
+    for variant, (name, _, _) in BENCH_SMOKES.items():
         if not args.filter or re.search(args.filter, name):
             # Their disks are disksim processes on the host, fed by the VM:
             # a few minutes of a run, most of it building the fixture.

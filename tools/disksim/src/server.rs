@@ -783,6 +783,13 @@ impl Server {
         let extra = [
             ("flash", flash),
             ("size", self.size.to_string()),
+            // The drive the export lies on (null: the export is the drive).
+            (
+                "capacity",
+                p.capacity
+                    .map_or_else(|| "null".to_string(), |c| c.to_string()),
+            ),
+            ("region_start", p.region_start.to_string()),
             ("reorder", json_string(self.cfg.reorder.name())),
             ("rpm", format!("{}", p.rpm)),
             ("rate_bytes_per_s", format!("{}", p.rate)),
