@@ -17,6 +17,9 @@ their own fixture (make-users-fixture.sh): thousands of block groups
 without the block group tree, files of thousands of extents, a subvolume of
 small files.
 
+--variant demo is `make demo`'s: the extent and csum trees and scrub, once
+each, on the full fixture.
+
 --variant smoke and users-smoke are the small, fast versions `make check`
 runs: small fixtures, one run each, fast disks; they prove the benchmark
 works and say nothing about speed.
@@ -50,24 +53,36 @@ import report  # noqa: E402
 VMRUN = TOP / "tools" / "vm" / "vmrun.py"
 GUEST = HERE / "bench-guest.sh"
 
+# A small aged fixture, for `make check`'s smoke.
+SMOKE_FIXTURE = fixture.Spec(disks=7, disk_size="512M", nodesize=4096, grow="3 150 50 20 60 300 0",
+                             snapshots="1 0", churn="5 10 10 5 10 10 10", seed=6, mount_opts="noatime")
 # The 7-disk fixture: 4 KiB nodes (four times the blocks per MiB of
 # metadata of the 16 KiB default, so trees of thousands of blocks age in
 # minutes under TCG), metadata RAID1, data RAID0.
+FULL_FIXTURE = fixture.Spec(disks=7, disk_size="2G", nodesize=4096, grow="24 2000 3000 200 1000 2000 0",
+                            snapshots="3 0", churn="60 20 20 10 20 20 20", seed=6, mount_opts="noatime")
 VARIANTS = {
     "full": {
-        "fixture": fixture.Spec(disks=7, disk_size="2G", nodesize=4096, grow="24 2000 3000 200 1000 2000 0",
-                                snapshots="3 0", churn="60 20 20 10 20 20 20", seed=6, mount_opts="noatime"),
+        "fixture": FULL_FIXTURE,
         "jobs": report.TREE_JOBS,
         "runs": 3,
         "speed_factor": 4.0,
         "timeout": 7200,
     },
     "smoke": {
-        "fixture": fixture.Spec(disks=7, disk_size="512M", nodesize=4096, grow="3 150 50 20 60 300 0",
-                                snapshots="1 0", churn="5 10 10 5 10 10 10", seed=6, mount_opts="noatime"),
+        "fixture": SMOKE_FIXTURE,
         "jobs": report.TREE_JOBS,
         "runs": 1,
         "speed_factor": 1.0,
+        "timeout": 900,
+    },
+    # `make demo`: the full fixture, the tree jobs and scrub once each, at
+    # half the full variant's slowdown, for a first look in a few minutes.
+    "demo": {
+        "fixture": FULL_FIXTURE,
+        "jobs": ("extent", "csum", "scrub"),
+        "runs": 1,
+        "speed_factor": 2.0,
         "timeout": 900,
     },
     # 2,000 data block groups of 256 MiB (500 GiB preallocated on sparse
