@@ -225,7 +225,7 @@ def aggregate(raw, snapshots, layout, rate, disks):
                 "mode": mode,
                 "runs": len(rs),
                 "seconds": spread([r["seconds"] for r in rs]),
-                "speedup_vs_plain": medians[baseline] / medians[mode],
+                "speedup_vs_plain": ratio(medians, baseline, mode),
                 "speedup_vs_forward": ratio(medians, "forward", mode),
                 "speedup_vs_forward_always": ratio(medians, "forward-always", mode),
                 "limit_seconds": limit,
@@ -269,14 +269,15 @@ def table(entries):
             f"{e['job']:<7} {e['mode']:<14} {s['median']:>9.2f} ({s['min']:.2f}-{s['max']:.2f})".ljust(44)
             + f" {e['speedup_vs_plain']:>8.2f} {fwd:>6} {fwa:>6} {limit} {sweep}  {busy}")
     lines.append("(x plain: speedup over the plain walk, for scrub and the users' jobs over stock btrfs;"
-                 " x fwd, x fwa: over the forward and forward-always walks; limit: seconds at the physical limit (blocks packed);"
+                 " x fwd, x fwa: over the forward and forward-always walks;"
+                 " limit: seconds at the physical limit (blocks packed);"
                  " sweep: seconds of one ideal ascending sweep over the blocks where they lie;"
                  " busy: % of the run each disk was busy)")
     return "\n".join(lines)
 
 
-COLORS = {"plain": "#9e9e9e", "forward": "#f0a030", "forward-always": "#c06010", "readahead": "#2f7ed8", "readahead-cmp": "#7cb5ec",
-          "stock": "#9e9e9e", "module": "#2f7ed8"}
+COLORS = {"plain": "#9e9e9e", "forward": "#f0a030", "forward-always": "#c06010", "readahead": "#2f7ed8",
+          "readahead-cmp": "#7cb5ec", "stock": "#9e9e9e", "module": "#2f7ed8"}
 
 
 def svg(entries, title, subtitle):

@@ -216,11 +216,10 @@ def guest_test(results, args, test, name, opts, timeout, kernel, initramfs):
     results.add(name, ok, took, why, out)
 
 
-# The small variants of `make bench` make check runs: the test's name, and
-# for each job the number of modes it must report.
-# variant: (test name, modes per job, disk model): the tree jobs on the
-# 4 TB drive model, the users' on the SSD model, so that both models the
-# recorded figures come from are exercised too.
+# The small variants of `make bench` make check runs: the test's name, for
+# each job the number of modes it must report, and the disk model: the tree
+# jobs on the 4 TB drive model, the users' on the SSD model, so that the
+# models the recorded figures come from are exercised too.
 BENCH_SMOKES = {
     "smoke": ("bench-smoke", {"extent": 4, "csum": 4, "both": 4, "scrub": 2}, "hdd-4tb"),
     "users-smoke": ("bench-users-smoke", {"mount": 2, "rescan": 2, "send": 2, "delete": 2}, "ssd"),
