@@ -172,27 +172,24 @@ def check_equal_work(job, runs):
     if job == "scrub":
         return
     if job in USER_JOBS:
-        rounds = {}
         for mode, rs in runs.items():
             for r in rs:
-                rounds.setdefault(r["round"], {})[mode] = r["work"]
                 made, read = r["prefetch"]["requests"], r["prefetch"]["blocks_read"]
                 if mode == "module" and (made < 1 or read < 1):
                     raise RuntimeError(f"round {r['round']} {job} module: the job's user made {made} "
                                        f"readahead requests, which read {read} blocks")
                 if mode == "stock" and (made or read):
                     raise RuntimeError(f"round {r['round']} {job} stock: readahead without the module")
-        for rnd, work in rounds.items():
-            if len(set(work.values())) != 1:
-                raise RuntimeError(f"unequal work in job {job}, round {rnd}: {work}")
-        return
+        work_of, what = (lambda r: r["work"]), "work"
+    else:
+        work_of, what = (lambda r: tuple(x["blocks_visited"] for x in r["reada"])), "blocks visited"
     rounds = {}
     for mode, rs in runs.items():
         for r in rs:
-            rounds.setdefault(r["round"], {})[mode] = tuple(x["blocks_visited"] for x in r["reada"])
-    for rnd, visited in rounds.items():
-        if len(set(visited.values())) != 1:
-            raise RuntimeError(f"unequal work in job {job}, round {rnd}: blocks visited per mode {visited}")
+            rounds.setdefault(r["round"], {})[mode] = work_of(r)
+    for rnd, work in rounds.items():
+        if len(set(work.values())) != 1:
+            raise RuntimeError(f"unequal work in job {job}, round {rnd}: {what} per mode {work}")
 
 
 def ratio(medians, baseline, mode):
