@@ -24,7 +24,8 @@
 //!   block out, retries a failed read from another copy, gives each linked
 //!   request its outcome, and queues the children of a node that is still
 //!   what the request's parent pointed to (checked under the node's tree
-//!   lock) and whose key span meets the request's range;
+//!   lock) and whose key span meets the request's range; children already
+//!   up to date in memory are expanded there and then, not queued;
 //! - `shutdown`: unmount: cancel what is queued, wait for what is in flight.
 //!
 //! A pass does a bounded amount of work and requeues itself, so a tree that
@@ -85,6 +86,10 @@ fn tree_slot(owner: u64) -> usize {
 
 /// Blocks a pass starts before it requeues itself.
 const PASS_BUDGET: usize = 256;
+
+/// Blocks found in memory that a pass expands at once, without queueing
+/// them (see `complete.rs`), before it requeues itself.
+const CACHED_PER_PASS: usize = 4096;
 
 /// One device of a filesystem, as the machine schedules it.
 struct Device {
@@ -268,6 +273,7 @@ impl FsState {
     fn pass(&self) -> bool {
         self.machine.lock().passes += 1;
         let mut done = 0;
+        let mut cached = CACHED_PER_PASS;
         let mut more = false;
         loop {
             let arrival = {
@@ -275,7 +281,7 @@ impl FsState {
                 m.take_arrival(&mut ix)
             };
             if let Some((logical, arrival)) = arrival {
-                self.finish(logical, arrival, true);
+                self.finish(logical, arrival, true, &mut cached);
                 done += 1;
             } else {
                 let mut starts = Starts::new();
@@ -291,9 +297,9 @@ impl FsState {
                     break;
                 }
                 done += count;
-                self.start_reads(starts);
+                self.start_reads(starts, &mut cached);
             }
-            if done >= PASS_BUDGET {
+            if done >= PASS_BUDGET || cached == 0 {
                 more = true;
                 break;
             }

@@ -131,34 +131,43 @@ impl Request {
 
     /// Records how one of the request's blocks ended and releases its link.
     pub(crate) fn block_done(&self, outcome: Outcome) {
+        self.blocks_done(outcome, 1);
+    }
+
+    /// Records that `n` of the request's blocks ended the same way, and
+    /// releases their links.
+    pub(crate) fn blocks_done(&self, outcome: Outcome, n: u64) {
+        if n == 0 {
+            return;
+        }
         let mut s = self.state.lock();
         // Dropped outside the lock: releasing a block calls into btrfs.
         let root = s.root.take();
         match outcome {
             Outcome::Read { bytes } => {
-                s.counts.visited += 1;
-                s.counts.read += 1;
-                s.counts.bytes_read += bytes;
+                s.counts.visited += n;
+                s.counts.read += n;
+                s.counts.bytes_read += bytes * n;
             }
             Outcome::Cached => {
-                s.counts.visited += 1;
-                s.counts.cached += 1;
+                s.counts.visited += n;
+                s.counts.cached += n;
             }
-            Outcome::Failed => s.counts.errors += 1,
-            Outcome::Stale => s.counts.stale += 1,
+            Outcome::Failed => s.counts.errors += n,
+            Outcome::Stale => s.counts.stale += n,
             Outcome::NoMemory => {
-                s.counts.errors += 1;
+                s.counts.errors += n;
                 s.no_memory = true;
             }
             Outcome::Cancelled => {
-                s.counts.errors += 1;
+                s.counts.errors += n;
                 s.cancelled = true;
             }
             Outcome::Duplicate => (),
         }
-        // The link being released was counted, so this cannot underflow.
-        s.outstanding = s.outstanding.saturating_sub(1);
-        s.released += 1;
+        // The links being released were counted, so this cannot underflow.
+        s.outstanding = s.outstanding.saturating_sub(n);
+        s.released += n;
         if s.outstanding == 0 {
             counters::request_done(self.user, &s.counts);
             self.finished.notify_all();

@@ -209,6 +209,17 @@ impl FsInfo {
         Ok(ReadStart::Started)
     }
 
+    /// The block at `bytenr` if it is up to date in memory: no I/O, no
+    /// mapping, no lock but the buffer cache's. Like a block
+    /// [`FsInfo::read_block`] returns, it may no longer be the block a
+    /// parent pointed to: [`TreeBlock::lock_node`] tells.
+    pub(crate) fn find_block(&self, bytenr: u64) -> Option<TreeBlock> {
+        // SAFETY: `self` is live by the type invariant.
+        let eb = unsafe { bindings::btrfs_reada_find_block(self.as_ptr(), bytenr) };
+        // SAFETY: a non-null result carries a reference for us.
+        unsafe { TreeBlock::from_raw(eb) }
+    }
+
     /// Walks the key range `[start, end)` of a tree without the readahead,
     /// the way `how` says. May sleep for as long as the reads take.
     pub(crate) fn walk(&self, range: &TreeRange, how: Walk) -> Result<WalkCounts> {
@@ -444,7 +455,7 @@ unsafe impl Sync for TreeBlock {}
 impl TreeBlock {
     /// # Safety
     ///
-    /// `eb` must be non-null and carry a reference that the new value owns.
+    /// `eb` must be null, or carry a reference that the new value owns.
     unsafe fn from_raw(eb: *mut bindings::extent_buffer) -> Option<Self> {
         NonNull::new(eb).map(TreeBlock)
     }

@@ -14,7 +14,8 @@ use crate::block::{Arrival, Block, BlockState, Copy, Link, MAX_COPIES};
 use crate::counters;
 use crate::index::Locked;
 use crate::order::span_meets_range;
-use crate::request::Outcome;
+use crate::request::{Outcome, Request};
+use kernel::sync::Arc;
 use crate::shim::TreeBlock;
 use kernel::alloc::KVVec;
 use kernel::prelude::*;
@@ -55,7 +56,10 @@ impl FsState {
     /// The read of `logical`, started by a pass, ended: with the block,
     /// failed, or not started as stale. `read` tells whether I/O happened
     /// (an arrival from the end io hook) or the block was found up to date.
-    pub(super) fn finish(&self, logical: u64, arrival: Arrival, read: bool) {
+    ///
+    /// A node's children found up to date in memory are expanded at once,
+    /// at most `cached` of them (see [`FsState::queue_wants`]).
+    pub(super) fn finish(&self, logical: u64, arrival: Arrival, read: bool, cached: &mut usize) {
         let failed = matches!(arrival, Arrival::Failed);
         // A failed read is retried from another copy, if there is one: the
         // queue entries that requeueing takes are reserved before the lock.
@@ -109,7 +113,7 @@ impl FsState {
         for (_, link) in block.links.iter() {
             let outcome = match &tree_block {
                 None => lost,
-                Some(tb) => match self.queue_children(tb, &block, link) {
+                Some(tb) => match self.queue_children(tb, &block, link, cached) {
                     Err(outcome) => outcome,
                     Ok(()) if read => Outcome::Read {
                         bytes: self.nodesize,
@@ -170,38 +174,114 @@ impl FsState {
     }
 
     /// Queues the children of `tb` (the block `block` arrived as) that
-    /// `link`'s request wants. Fails with [`Outcome::Stale`] if the block
-    /// is no longer what the link's parent pointed to, or
+    /// `link`'s request wants, expanding at once at most `cached` of those
+    /// up to date in memory. Fails with [`Outcome::Stale`] if the block is
+    /// no longer what the link's parent pointed to, or
     /// [`Outcome::NoMemory`].
-    fn queue_children(&self, tb: &TreeBlock, block: &Block, link: &Link) -> Result<(), Outcome> {
+    fn queue_children(
+        &self,
+        tb: &TreeBlock,
+        block: &Block,
+        link: &Link,
+        cached: &mut usize,
+    ) -> Result<(), Outcome> {
         // Only the machine's own pass expands nodes; the end io hook never
         // does (it runs in btrfs's end io worker). Counted, not assumed.
         if !self.work.is_running_here() {
             counters::NODES_EXPANDED_OUTSIDE_PASS.inc();
         }
-        let wants = Self::wanted_children(tb, block, link)?;
-        counters::NODES_EXPANDED.inc();
+        let parent = Want {
+            logical: block.logical,
+            level: block.level,
+            owner: block.owner,
+            generation: link.generation,
+            lower: link.lower,
+            upper: link.upper,
+        };
         let request = &link.request;
+        let wants = Self::wanted_children(tb, &parent, request)?;
+        counters::NODES_EXPANDED.inc();
         // Counted before the parent's own link is released.
         request.add_outstanding(wants.len() as u64);
-        for want in wants {
-            self.queue_block(request, want);
-        }
+        self.queue_wants(request, wants, cached);
         Ok(())
     }
 
-    /// The children of `tb` whose key span meets the range of `link`'s
-    /// request, read under the node's tree lock: the lock is dropped before
-    /// anything is queued, since queueing maps blocks and may wait.
-    fn wanted_children(tb: &TreeBlock, block: &Block, link: &Link) -> Result<KVVec<Want>, Outcome> {
+    /// Queues `wants` (each counted outstanding already) for `request`;
+    /// but a block up to date in memory, while `cached` lasts, is expanded
+    /// here at once, and its wanted children are dealt with the same way.
+    ///
+    /// This is the fast path of a tree that is mostly in memory: a cached
+    /// block costs a lookup and its node lock, where queueing it would map
+    /// it to its copies, reserve its index entries, enter it into the
+    /// machine and start a read that finds it in memory. The block is
+    /// checked against its parent's pointer under its node lock either way.
+    /// `cached` bounds the work one pass does this way; the blocks beyond
+    /// it are queued as usual.
+    ///
+    /// Unlike a block in the machine, a cached block does not hold a link:
+    /// a request that reaches one block through two parents (the tree
+    /// changed between reading them) counts it twice.
+    fn queue_wants(&self, request: &Arc<Request>, mut wants: KVVec<Want>, cached: &mut usize) {
+        let mut found = 0;
+        while let Some(want) = wants.pop() {
+            let tb = match *cached {
+                0 => None,
+                _ => self.fs.get().find_block(want.logical),
+            };
+            let Some(tb) = tb else {
+                self.queue_block(request, want);
+                continue;
+            };
+            *cached -= 1;
+            counters::BLOCKS_CACHED.inc();
+            let children = match Self::wanted_children(&tb, &want, request) {
+                Ok(children) => children,
+                Err(outcome) => {
+                    if outcome == Outcome::Stale {
+                        counters::BLOCKS_STALE.inc();
+                    }
+                    request.block_done(outcome);
+                    continue;
+                }
+            };
+            counters::NODES_EXPANDED.inc();
+            if wants.reserve(children.len(), GFP_KERNEL).is_err() {
+                request.block_done(Outcome::NoMemory);
+                continue;
+            }
+            // Counted before this block's own link is released.
+            request.add_outstanding(children.len() as u64);
+            for child in children {
+                // Room was reserved above: this does not allocate.
+                if wants.push(child, GFP_NOWAIT).is_err() {
+                    request.block_done(Outcome::NoMemory);
+                }
+            }
+            // Released together below: a release put off never lets the
+            // request finish early.
+            found += 1;
+        }
+        request.blocks_done(Outcome::Cached, found);
+    }
+
+    /// The children of `tb`, reached as `parent`, whose key span meets the
+    /// range of `request`, read under the node's tree lock: the lock is
+    /// dropped before anything is queued, since queueing maps blocks and
+    /// may wait.
+    fn wanted_children(
+        tb: &TreeBlock,
+        parent: &Want,
+        request: &Request,
+    ) -> Result<KVVec<Want>, Outcome> {
         let node = tb
-            .lock_node(block.owner, link.generation, block.level)
+            .lock_node(parent.owner, parent.generation, parent.level)
             .map_err(|_| Outcome::Stale)?;
         let mut wants = KVVec::new();
-        if block.level == 0 {
+        if parent.level == 0 {
             return Ok(wants);
         }
-        let range = link.request.range;
+        let range = request.range;
         let nritems = node.nritems();
         let mut next = match node.child(0) {
             Ok(c) => c,
@@ -211,17 +291,17 @@ impl FsState {
             let child = next;
             // A search for a key below the node's first key lands in its
             // first child: that child's span starts at the node's own.
-            let lower = if slot == 0 { link.lower } else { child.key };
+            let lower = if slot == 0 { parent.lower } else { child.key };
             let upper = if slot + 1 < nritems {
                 match node.child(slot + 1) {
                     Ok(c) => {
                         next = c;
                         c.key
                     }
-                    Err(_) => link.upper,
+                    Err(_) => parent.upper,
                 }
             } else {
-                link.upper
+                parent.upper
             };
             if lower >= range.end {
                 break;
@@ -233,7 +313,7 @@ impl FsState {
                 .push(
                     Want {
                         logical: child.bytenr,
-                        level: block.level - 1,
+                        level: parent.level - 1,
                         owner: range.tree_id,
                         generation: child.generation,
                         lower,

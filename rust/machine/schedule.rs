@@ -52,8 +52,8 @@ impl Starts {
 impl FsState {
     /// Starts the reads a round took. A read that cannot start ends its
     /// block here: found in memory, stale (see [`FsInfo::read_block`]) or
-    /// failed.
-    pub(super) fn start_reads(&self, starts: Starts) {
+    /// failed. `cached` is the pass's budget for [`FsState::finish`].
+    pub(super) fn start_reads(&self, starts: Starts, cached: &mut usize) {
         for s in starts.items.into_iter().flatten() {
             match self.fs.get().read_block(&s.read) {
                 Ok(ReadStart::Started) => {
@@ -61,10 +61,12 @@ impl FsState {
                     m.count_read(s.devid, s.read.owner, self.nodesize);
                 }
                 Ok(ReadStart::Cached(block)) => {
-                    self.finish(s.read.logical, Arrival::Block(block), false)
+                    self.finish(s.read.logical, Arrival::Block(block), false, cached)
                 }
-                Err(e) if e == estale() => self.finish(s.read.logical, Arrival::Stale, false),
-                Err(_) => self.finish(s.read.logical, Arrival::Failed, false),
+                Err(e) if e == estale() => {
+                    self.finish(s.read.logical, Arrival::Stale, false, cached)
+                }
+                Err(_) => self.finish(s.read.logical, Arrival::Failed, false, cached),
             }
         }
     }

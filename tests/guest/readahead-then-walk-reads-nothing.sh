@@ -4,7 +4,8 @@
 # DUP, RAID1, RAID1C3 and RAID10. The readahead visits exactly the blocks
 # the plain walk visits, and it reads from every device holding metadata.
 # The module's per-device read counters count the reads it issued, and
-# only those: a cold readahead counts what it read, a warm one nothing.
+# only those: a cold readahead counts what it read, a warm one nothing. A
+# warm readahead queues only its root and expands the rest in memory.
 # disks: 4x1G
 # timeout: 900
 . /tests/lib.sh
@@ -39,7 +40,14 @@ for profile in single:1 dup:1 raid1:2 raid1c3:3 raid10:4; do
 		[ $((counted * 4096)) -le $(((mid - before) * 512)) ] ||
 			fail "$name/$tree: $counted reads counted, more than the $((mid - before)) sectors read"
 		counted=$(dev_counter_sum reads)
+		queued=$(counter blocks_queued)
 		warm=$(reada $MNT --tree $tree --json)
+		# Only the root goes through the machine: every other block is
+		# found in memory and expanded at once.
+		expect_eq "$name/$tree: blocks a warm readahead queues" 1 \
+			$(($(counter blocks_queued) - queued))
+		expect_eq "$name/$tree: warm readahead visits what the plain walk visits" \
+			"$(json_field blocks_visited "$plain")" "$(json_field blocks_visited "$warm")"
 		expect_eq "$name/$tree: warm readahead: blocks read" 0 "$(json_field blocks_read "$warm")"
 		expect_eq "$name/$tree: warm readahead: sectors read" "$after" "$(sectors_read_all $devs)"
 		expect_eq "$name/$tree: device reads counted by a warm readahead" 0 \
