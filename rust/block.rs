@@ -49,6 +49,8 @@ pub(crate) struct Copy {
     pub(crate) mirror: u32,
     /// A read of this copy failed: the block is read from another one.
     pub(crate) failed: bool,
+    /// The device was not rotational when the block was mapped.
+    pub(crate) nonrot: bool,
 }
 
 /// Where the block is in its life.

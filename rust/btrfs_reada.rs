@@ -62,6 +62,13 @@ module! {
             permissions: 0o644,
             description: "Tree block reads in flight per device (1-64, default 6)",
         },
+        // The same for a device the block layer says is not rotational:
+        // with no seeks to save, it is kept busy with a deeper queue.
+        max_in_flight_nonrot: u32 {
+            default: 32,
+            permissions: 0o644,
+            description: "Tree block reads in flight per non-rotational device (1-64, default 32)",
+        },
         // Seconds a waiter waits with none of its request's blocks ending
         // before the module reports the request as stalled (0: never).
         stall_warn_secs: u32 {

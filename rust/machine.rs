@@ -70,9 +70,31 @@ use schedule::Starts;
 use zone::ZonePicker;
 
 /// Reads in flight per device at most: the `max_in_flight` module
-/// parameter (default 6, as in the original), kept within 1..=64.
-fn max_in_flight() -> u32 {
-    crate::module_parameters::max_in_flight.value().clamp(1, 64)
+/// parameter (default 6, as in the original) for a rotational device,
+/// `max_in_flight_nonrot` (default 32) for one without seeks, each kept
+/// within 1..=64.
+#[derive(Clone, Copy)]
+struct Limits {
+    rotational: u32,
+    nonrot: u32,
+}
+
+impl Limits {
+    fn now() -> Self {
+        use crate::module_parameters::{max_in_flight, max_in_flight_nonrot};
+        Limits {
+            rotational: max_in_flight.value().clamp(1, 64),
+            nonrot: max_in_flight_nonrot.value().clamp(1, 64),
+        }
+    }
+
+    fn of(self, dev: &Device) -> u32 {
+        if dev.nonrot {
+            self.nonrot
+        } else {
+            self.rotational
+        }
+    }
 }
 
 /// Per-tree read counts: one slot for each tree id below this, and the
@@ -99,6 +121,9 @@ struct Device {
     in_flight: u32,
     /// The most reads this device ever had in flight at once.
     peak_in_flight: u32,
+    /// The block layer said, when a block on it was last mapped, that the
+    /// device is not rotational: it gets the deeper queue of [`Limits`].
+    nonrot: bool,
     picker: ZonePicker,
     /// The zone being read (its end), and the read pointer in it.
     current: Option<u64>,
@@ -112,11 +137,12 @@ struct Device {
 }
 
 impl Device {
-    fn new(slot: usize) -> Self {
+    fn new(slot: usize, nonrot: bool) -> Self {
         Device {
             slot,
             in_flight: 0,
             peak_in_flight: 0,
+            nonrot,
             picker: ZonePicker::new(),
             current: None,
             cursor: 0,
@@ -290,7 +316,7 @@ impl FsState {
                     if m.closing {
                         break;
                     }
-                    m.take_starts(&mut ix, &mut starts, self.nodesize, max_in_flight());
+                    m.take_starts(&mut ix, &mut starts, self.nodesize, Limits::now());
                 }
                 let count = starts.count();
                 if count == 0 {

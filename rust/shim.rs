@@ -163,6 +163,7 @@ impl FsInfo {
                         & (bindings::BTRFS_READA_DEV_MISSING
                             | bindings::BTRFS_READA_DEV_REPLACE_TGT)
                         == 0,
+                    nonrot: c.dev_flags & bindings::BTRFS_READA_DEV_NONROT != 0,
                 },
                 GFP_KERNEL,
             )?;
@@ -309,6 +310,8 @@ pub(crate) struct BlockCopy {
     pub(crate) mirror: u32,
     /// The device is present and not the target of a running replace.
     pub(crate) usable: bool,
+    /// The block layer says the device is not rotational: it has no seeks.
+    pub(crate) nonrot: bool,
 }
 
 /// A chunk's logical range `[start, end)`.

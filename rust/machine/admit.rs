@@ -136,6 +136,7 @@ impl FsState {
                         devid: c.devid,
                         mirror: c.mirror,
                         failed: false,
+                        nonrot: c.nonrot,
                     },
                     GFP_KERNEL,
                 )
@@ -202,19 +203,24 @@ impl FsState {
 
     /// The distinct devices of `copies` with their index slots, adding the
     /// devices the machine has not seen yet (devices are only ever added).
+    /// Each device takes whether it is rotational from this mapping.
     fn device_slots(&self, copies: &[Copy]) -> Result<KVec<(u64, usize)>> {
         let mut slots = KVec::with_capacity(copies.len(), GFP_KERNEL)?;
         let mut missing = KVec::with_capacity(copies.len(), GFP_KERNEL)?;
         {
-            let m = self.machine.lock();
+            let mut m = self.machine.lock();
             for c in copies {
-                if slots.iter().any(|&(d, _)| d == c.devid) || missing.contains(&c.devid) {
+                let seen = |m: &&Copy| m.devid == c.devid;
+                if slots.iter().any(|&(d, _)| d == c.devid) || missing.iter().any(seen) {
                     continue;
                 }
                 // Capacity was reserved above: these do not allocate.
-                match m.devices.get(&c.devid) {
-                    Some(dev) => slots.push((c.devid, dev.slot), GFP_NOWAIT)?,
-                    None => missing.push(c.devid, GFP_NOWAIT)?,
+                match m.devices.get_mut(&c.devid) {
+                    Some(dev) => {
+                        dev.nonrot = c.nonrot;
+                        slots.push((c.devid, dev.slot), GFP_NOWAIT)?
+                    }
+                    None => missing.push(c, GFP_NOWAIT)?,
                 }
             }
         }
@@ -226,7 +232,8 @@ impl FsState {
             nodes.push(RBTreeNodeReservation::new(GFP_KERNEL)?, GFP_KERNEL)?;
         }
         let mut m = self.machine.lock();
-        for (&devid, node) in missing.iter().zip(nodes) {
+        for (c, node) in missing.iter().zip(nodes) {
+            let devid = c.devid;
             let slot = match m.devices.get(&devid) {
                 Some(dev) => dev.slot,
                 None => {
@@ -235,7 +242,7 @@ impl FsState {
                         return Err(ENOSPC);
                     }
                     m.next_slot += 1;
-                    m.devices.insert(node.into_node(devid, Device::new(slot)));
+                    m.devices.insert(node.into_node(devid, Device::new(slot, c.nonrot)));
                     slot
                 }
             };

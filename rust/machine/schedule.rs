@@ -9,7 +9,7 @@
 //! flight and read from that device's copy; the reads start outside the
 //! lock.
 
-use super::{tree_slot, unqueue, FsState, Machine};
+use super::{tree_slot, unqueue, FsState, Limits, Machine};
 use crate::block::{Arrival, BlockState};
 use crate::index::Locked;
 use crate::request::urgency;
@@ -81,7 +81,7 @@ impl Machine {
         ix: &mut Locked<'_>,
         starts: &mut Starts,
         nodesize: u64,
-        limit: u32,
+        limits: Limits,
     ) {
         // Devices in devid order, from where the last round stopped and
         // round again, so that a full batch does not starve later devices.
@@ -97,6 +97,7 @@ impl Machine {
                     self.round_robin = d;
                     return;
                 };
+                let limit = self.devices.get(&d).map_or(0, |dev| limits.of(dev));
                 let Some(logical) = self.next_for_device(ix, d, limit) else {
                     break;
                 };

@@ -41,8 +41,9 @@ control=/dev/vd${letters:BENCH_DISKS:1}
 mnt=/mnt
 module=/reada/btrfs_reada.ko
 
+# The disks say what the drive model is: rotational, or flash (no seeks).
 for d in "${devs[@]}"; do
-	echo 1 > "/sys/block/${d#/dev/}/queue/rotational"
+	echo "$BENCH_ROTATIONAL" > "/sys/block/${d#/dev/}/queue/rotational"
 done
 info() { echo "@@BENCH-INFO $1 $2@@"; }
 info kernel "$(uname -r)"
@@ -56,7 +57,8 @@ load_module() {
 	local ko=${1:-$module}
 	[ "$loaded" = "$ko" ] && return
 	unload_module
-	insmod "$ko" ${BENCH_MAX_IN_FLIGHT:+max_in_flight=$BENCH_MAX_IN_FLIGHT}
+	insmod "$ko" ${BENCH_MAX_IN_FLIGHT:+max_in_flight=$BENCH_MAX_IN_FLIGHT} \
+		${BENCH_MAX_IN_FLIGHT_NONROT:+max_in_flight_nonrot=$BENCH_MAX_IN_FLIGHT_NONROT}
 	loaded=$ko
 }
 unload_module() {
@@ -65,6 +67,8 @@ unload_module() {
 }
 load_module
 info max_in_flight "$(cat /sys/module/btrfs_reada/parameters/max_in_flight)"
+info max_in_flight_nonrot "$(cat /sys/module/btrfs_reada/parameters/max_in_flight_nonrot)"
+info rotational "$(cat /sys/block/vda/queue/rotational)"
 
 btrfs device scan "${devs[@]}" > /dev/null
 mount -o noatime "${devs[0]}" $mnt

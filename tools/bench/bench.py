@@ -108,6 +108,9 @@ VARIANTS = {
     },
 }
 DRIVES = ("default", "hdd-4tb", "ssd", "nvme")
+# The drive models whose disks tell the guest they are not rotational, as a
+# real SSD does (a virtio disk says rotational whatever backs it).
+FLASH_DRIVES = ("ssd", "nvme")
 
 # The disk model's parameters, as disksim reports them in its statistics.
 MODEL_KEYS = ("flash", "size", "capacity", "region_start", "rpm", "rate_bytes_per_s", "track_to_track_ms",
@@ -162,9 +165,12 @@ def run_session(args, spec, fixture_dir, out):
                "--workdir", str(workdir), "--script", str(GUEST), "--timeout", str(args.timeout), "--quiet"]
         cmd += [a for s in array.drive_specs() for a in ("--drive", s)]
         env = {"BENCH_DISKS": spec.disks, "BENCH_RUNS": args.runs, "BENCH_JOBS": " ".join(args.jobs),
-               "BENCH_DELETABLE": getattr(spec, "files", 1) - 1}
+               "BENCH_DELETABLE": getattr(spec, "files", 1) - 1,
+               "BENCH_ROTATIONAL": 0 if args.drive in FLASH_DRIVES else 1}
         if args.max_in_flight:
             env["BENCH_MAX_IN_FLIGHT"] = args.max_in_flight
+        if args.max_in_flight_nonrot:
+            env["BENCH_MAX_IN_FLIGHT_NONROT"] = args.max_in_flight_nonrot
         if args.compare_module:
             compare = workdir / "compare.ko"
             shutil.copy(args.compare_module, compare)
@@ -283,6 +289,8 @@ def main():
     p.add_argument("--speed-factor", type=float,
                    help="disksim --speed-factor: simulated time x F = wall time (default: the variant's)")
     p.add_argument("--max-in-flight", type=int, help="the module's max_in_flight (default: its own)")
+    p.add_argument("--max-in-flight-nonrot", type=int,
+                   help="the module's max_in_flight_nonrot, for the flash models' disks (default: its own)")
     p.add_argument("--compare-module", metavar="KO",
                    help="another build of the module (for the same kernel): tree jobs also run its "
                         "readahead, as mode readahead-cmp, alternating with the initramfs's")
@@ -347,7 +355,9 @@ def main():
         "fixture": {"key": spec.key(), "spec": layout["spec"], "nodesize": layout["nodesize"],
                     "summary": layout["summary"]},
         "settings": {"runs": args.runs, "jobs": args.jobs, "drive": args.drive,
-                     "max_in_flight": info.get("max_in_flight")},
+                     "max_in_flight": info.get("max_in_flight"),
+                     "max_in_flight_nonrot": info.get("max_in_flight_nonrot"),
+                     "rotational": info.get("rotational")},
         "results": entries,
         "runs": raw,
         "disk_totals": final,
