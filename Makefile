@@ -132,7 +132,7 @@ lint-module-clippy: kernel
 
 # Module code returns errors; it never unwraps or panics.
 lint-module-no-panic:
-	@! grep -nE '\.unwrap\(\)|\.expect\(|panic!|todo!|unimplemented!|unreachable!' rust/*.rs $(wildcard samples/*.rs)
+	@! grep -nE '\.unwrap\(\)|\.expect\(|panic!|todo!|unimplemented!|unreachable!' rust/*.rs rust/machine/*.rs $(wildcard samples/*.rs)
 
 lint-checkpatch: kernel-tree
 	@cd $(KDIR) && scripts/checkpatch.pl --no-tree --strict --ignore FILE_PATH_CHANGES -q $(TOP)/patches/*.patch

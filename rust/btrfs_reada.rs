@@ -69,6 +69,13 @@ module! {
             permissions: 0o644,
             description: "Tree block reads in flight per non-rotational device (1-64, default 32)",
         },
+        // Blocks one filesystem's readahead holds queued or in flight
+        // before it parks nodes instead of expanding them (0: no bound).
+        max_queued_blocks: u32 {
+            default: 16384,
+            permissions: 0o644,
+            description: "Tree blocks a filesystem's readahead holds queued or in flight before nodes wait (default 16384; 0: no bound)",
+        },
         // Seconds a waiter waits with none of its request's blocks ending
         // before the module reports the request as stalled (0: never).
         stall_warn_secs: u32 {

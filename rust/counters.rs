@@ -25,7 +25,7 @@ impl Counter {
         self.add(1);
     }
 
-    fn add(&self, n: u64) {
+    pub(crate) fn add(&self, n: u64) {
         self.0.fetch_add(n, Ordering::Relaxed);
     }
 
@@ -65,6 +65,9 @@ pub(crate) static BLOCKS_RETRIED: Counter = Counter::new();
 /// latter must stay 0.
 pub(crate) static NODES_EXPANDED: Counter = Counter::new();
 pub(crate) static NODES_EXPANDED_OUTSIDE_PASS: Counter = Counter::new();
+/// Nodes parked because their filesystem's machine held
+/// `max_queued_blocks` blocks (each counted every time it parks).
+pub(crate) static NODES_PARKED: Counter = Counter::new();
 /// The most blocks held at once (see [`block_queued`]).
 static BLOCKS_LIVE_PEAK: Counter = Counter::new();
 /// The most requests active at once (see [`request_started`]).
@@ -151,6 +154,7 @@ pub(crate) fn show(out: &mut impl Write) -> core::fmt::Result {
     writeln!(out, "blocks_cancelled {}", BLOCKS_CANCELLED.get())?;
     writeln!(out, "blocks_retried {}", BLOCKS_RETRIED.get())?;
     writeln!(out, "nodes_expanded {}", NODES_EXPANDED.get())?;
+    writeln!(out, "nodes_parked {}", NODES_PARKED.get())?;
     writeln!(
         out,
         "nodes_expanded_outside_pass {}",

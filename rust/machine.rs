@@ -26,9 +26,14 @@
 //!   what the request's parent pointed to (checked under the node's tree
 //!   lock) and whose key span meets the request's range; children already
 //!   up to date in memory are expanded there and then, not queued;
+//! - `park`: the bound on the blocks the machine holds: while it is full,
+//!   nodes are parked instead of expanded, and expanded again, deepest
+//!   first, once it has room;
 //! - `shutdown`: unmount: cancel what is queued, wait for what is in flight.
 //!
-//! A pass does a bounded amount of work and requeues itself, so a tree that
+//! A pass processes arrivals first, then expands a parked node if the machine
+//! has room, then starts reads. It does a bounded amount of work and
+//! requeues itself, so a tree that
 //! is wholly in memory spreads over the workqueue instead of pinning a CPU.
 //!
 //! # Locks
@@ -41,6 +46,10 @@
 //!    taken together by [`FsState::lock`];
 //! 4. a request's state (a spinlock; see `request.rs`).
 //!
+//! [`FsState::parked`] (a mutex; see `park.rs`) is taken with no other
+//! lock held, and nothing else is taken while it is held but a request's
+//! state.
+//!
 //! Nothing that can fail is allocated under the spinlocks: every node and
 //! index entry a change needs is reserved before the lock is taken. (A
 //! retried read's queue entries are the exception: those not reserved are
@@ -50,6 +59,7 @@
 
 mod admit;
 mod complete;
+mod park;
 mod schedule;
 mod shutdown;
 pub(crate) mod zone;
@@ -63,9 +73,10 @@ use kernel::fs::memalloc_nofs;
 use kernel::prelude::*;
 use kernel::rbtree::RBTree;
 use kernel::sync::lock::{spinlock::SpinLockBackend, Guard};
-use kernel::sync::{Arc, CondVar, SpinLock};
+use kernel::sync::{Arc, CondVar, Mutex, SpinLock};
 use kernel::workqueue::{impl_has_work, new_work, Queue, Work, WorkItem};
-use kernel::{new_condvar, new_spinlock};
+use kernel::{new_condvar, new_mutex, new_spinlock};
+use park::Parked;
 use schedule::Starts;
 use zone::ZonePicker;
 
@@ -172,6 +183,8 @@ pub(crate) struct Machine {
     round_robin: u64,
     /// Reads issued, by the tree the block belongs to (see [`tree_slot`]).
     tree_reads: [u64; TREE_SLOTS],
+    /// Blocks in the index, queued or in flight: what `park.rs` bounds.
+    held: usize,
 }
 
 /// The readahead state of one filesystem.
@@ -189,6 +202,9 @@ pub(crate) struct FsState {
     /// Notified when `in_flight` or `passes` drop to zero, for unmount.
     #[pin]
     idle: CondVar,
+    /// Nodes whose expansion waits for room in the machine (`park.rs`).
+    #[pin]
+    parked: Mutex<Parked>,
     #[pin]
     work: Work<FsState>,
 }
@@ -233,11 +249,13 @@ impl FsState {
                         passes: 0,
                         round_robin: 0,
                         tree_reads: [0; TREE_SLOTS],
+                        held: 0,
                     },
                     "FsState::machine"
                 ),
                 index <- index,
                 idle <- new_condvar!("FsState::idle"),
+                parked <- new_mutex!(Parked::new(), "FsState::parked"),
                 work <- new_work!("FsState::work"),
             }),
             GFP_KERNEL,
@@ -308,6 +326,8 @@ impl FsState {
             };
             if let Some((logical, arrival)) = arrival {
                 self.finish(logical, arrival, true, &mut cached);
+                done += 1;
+            } else if self.unpark_one(&mut cached) {
                 done += 1;
             } else {
                 let mut starts = Starts::new();

@@ -242,7 +242,8 @@ impl FsState {
                         return Err(ENOSPC);
                     }
                     m.next_slot += 1;
-                    m.devices.insert(node.into_node(devid, Device::new(slot, c.nonrot)));
+                    m.devices
+                        .insert(node.into_node(devid, Device::new(slot, c.nonrot)));
                     slot
                 }
             };
@@ -344,6 +345,7 @@ impl Machine {
             self.forget_queued(ix, logical, on);
             return Err(block);
         }
+        self.held += 1;
         let chunk_end = ix.block(logical).map_or(0, |b| b.chunk_end);
         self.count_in_zones(ix, chunk_end, on);
         Ok(())

@@ -15,10 +15,10 @@ use crate::counters;
 use crate::index::Locked;
 use crate::order::span_meets_range;
 use crate::request::{Outcome, Request};
-use kernel::sync::Arc;
 use crate::shim::TreeBlock;
 use kernel::alloc::KVVec;
 use kernel::prelude::*;
+use kernel::sync::Arc;
 use kernel::xarray::{Reservation, Value};
 
 impl FsState {
@@ -110,15 +110,21 @@ impl FsState {
             (Some(_), true) => counters::BLOCKS_READ.inc(),
             (Some(_), false) => counters::BLOCKS_CACHED.inc(),
         }
+        let done = if read {
+            Outcome::Read {
+                bytes: self.nodesize,
+            }
+        } else {
+            Outcome::Cached
+        };
         for (_, link) in block.links.iter() {
             let outcome = match &tree_block {
                 None => lost,
-                Some(tb) => match self.queue_children(tb, &block, link, cached) {
+                Some(tb) => match self.queue_children(tb, &block, link, done, cached) {
                     Err(outcome) => outcome,
-                    Ok(()) if read => Outcome::Read {
-                        bytes: self.nodesize,
-                    },
-                    Ok(()) => Outcome::Cached,
+                    Ok(Expansion::Done) => done,
+                    // The parked node holds the link now.
+                    Ok(Expansion::Parked) => continue,
                 },
             };
             if outcome == Outcome::Stale {
@@ -175,16 +181,18 @@ impl FsState {
 
     /// Queues the children of `tb` (the block `block` arrived as) that
     /// `link`'s request wants, expanding at once at most `cached` of those
-    /// up to date in memory. Fails with [`Outcome::Stale`] if the block is
-    /// no longer what the link's parent pointed to, or
-    /// [`Outcome::NoMemory`].
+    /// up to date in memory. While the machine is full, a node is parked
+    /// instead, to end as `done` when it is expanded (see `park.rs`). Fails
+    /// with [`Outcome::Stale`] if the block is no longer what the link's
+    /// parent pointed to, or [`Outcome::NoMemory`].
     fn queue_children(
         &self,
         tb: &TreeBlock,
         block: &Block,
         link: &Link,
+        done: Outcome,
         cached: &mut usize,
-    ) -> Result<(), Outcome> {
+    ) -> Result<Expansion, Outcome> {
         // Only the machine's own pass expands nodes; the end io hook never
         // does (it runs in btrfs's end io worker). Counted, not assumed.
         if !self.work.is_running_here() {
@@ -199,12 +207,22 @@ impl FsState {
             upper: link.upper,
         };
         let request = &link.request;
+        // A parked node takes the link over; if memory is short for it,
+        // the node is expanded now.
+        let parent = if parent.level > 0 && self.full() {
+            match self.park(request, parent, Some(done)) {
+                Ok(()) => return Ok(Expansion::Parked),
+                Err(parent) => parent,
+            }
+        } else {
+            parent
+        };
         let wants = Self::wanted_children(tb, &parent, request)?;
         counters::NODES_EXPANDED.inc();
         // Counted before the parent's own link is released.
         request.add_outstanding(wants.len() as u64);
         self.queue_wants(request, wants, cached);
-        Ok(())
+        Ok(Expansion::Done)
     }
 
     /// Queues `wants` (each counted outstanding already) for `request`;
@@ -222,9 +240,27 @@ impl FsState {
     /// Unlike a block in the machine, a cached block does not hold a link:
     /// a request that reaches one block through two parents (the tree
     /// changed between reading them) counts it twice.
-    fn queue_wants(&self, request: &Arc<Request>, mut wants: KVVec<Want>, cached: &mut usize) {
-        let mut found = 0;
+    ///
+    /// While the machine is full, a node is parked instead of being looked
+    /// up (see `park.rs`).
+    pub(super) fn queue_wants(
+        &self,
+        request: &Arc<Request>,
+        mut wants: KVVec<Want>,
+        cached: &mut usize,
+    ) {
+        // Blocks found in memory, and of those the ones expanded (checked
+        // against their parent's pointer), for the counters, added once.
+        let (mut found, mut expanded) = (0, 0);
         while let Some(want) = wants.pop() {
+            let want = if want.level > 0 && self.full() {
+                match self.park(request, want, None) {
+                    Ok(()) => continue,
+                    Err(want) => want,
+                }
+            } else {
+                want
+            };
             let tb = match *cached {
                 0 => None,
                 _ => self.fs.get().find_block(want.logical),
@@ -234,7 +270,7 @@ impl FsState {
                 continue;
             };
             *cached -= 1;
-            counters::BLOCKS_CACHED.inc();
+            found += 1;
             let children = match Self::wanted_children(&tb, &want, request) {
                 Ok(children) => children,
                 Err(outcome) => {
@@ -245,31 +281,34 @@ impl FsState {
                     continue;
                 }
             };
-            counters::NODES_EXPANDED.inc();
-            if wants.reserve(children.len(), GFP_KERNEL).is_err() {
-                request.block_done(Outcome::NoMemory);
-                continue;
-            }
-            // Counted before this block's own link is released.
-            request.add_outstanding(children.len() as u64);
-            for child in children {
-                // Room was reserved above: this does not allocate.
-                if wants.push(child, GFP_NOWAIT).is_err() {
+            if !children.is_empty() {
+                if wants.reserve(children.len(), GFP_KERNEL).is_err() {
                     request.block_done(Outcome::NoMemory);
+                    continue;
+                }
+                // Counted before this block's own link is released.
+                request.add_outstanding(children.len() as u64);
+                for child in children {
+                    // Room was reserved above: this does not allocate.
+                    if wants.push(child, GFP_NOWAIT).is_err() {
+                        request.block_done(Outcome::NoMemory);
+                    }
                 }
             }
             // Released together below: a release put off never lets the
             // request finish early.
-            found += 1;
+            expanded += 1;
         }
-        request.blocks_done(Outcome::Cached, found);
+        counters::BLOCKS_CACHED.add(found);
+        counters::NODES_EXPANDED.add(expanded);
+        request.blocks_done(Outcome::Cached, expanded);
     }
 
     /// The children of `tb`, reached as `parent`, whose key span meets the
     /// range of `request`, read under the node's tree lock: the lock is
     /// dropped before anything is queued, since queueing maps blocks and
     /// may wait.
-    fn wanted_children(
+    pub(super) fn wanted_children(
         tb: &TreeBlock,
         parent: &Want,
         request: &Request,
@@ -327,6 +366,14 @@ impl FsState {
     }
 }
 
+/// What became of a node's expansion.
+enum Expansion {
+    /// Its wanted children are queued or expanded.
+    Done,
+    /// It is parked (the machine is full), and holds its link.
+    Parked,
+}
+
 impl Machine {
     /// Takes the first arrival for processing: the block's node goes back
     /// to the block, which stays in flight until processed.
@@ -346,6 +393,7 @@ impl Machine {
             return None;
         };
         let block = ix.remove_block(logical)?;
+        self.held -= 1;
         Some((block, devid))
     }
 

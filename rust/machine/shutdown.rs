@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Unmount: cancel every queued block and wait for the reads in flight and
-//! the running passes.
+//! Unmount: cancel every queued block, wait for the reads in flight and the
+//! running passes, then cancel the parked nodes.
 
 use super::{unqueue, FsState, Machine};
 use crate::block::{Block, BlockState};
@@ -12,7 +12,8 @@ use kernel::prelude::*;
 
 impl FsState {
     /// Unmount: cancel every queued block, wait for the reads in flight and
-    /// the running passes; after this the filesystem is never touched again.
+    /// the running passes, cancel the parked nodes; after this the
+    /// filesystem is never touched again.
     pub(crate) fn shutdown(&self) {
         loop {
             let count = {
@@ -44,10 +45,14 @@ impl FsState {
                 break;
             }
         }
-        let mut m = self.machine.lock();
-        while m.in_flight != 0 || m.passes != 0 {
-            self.idle.wait(&mut m);
+        {
+            let mut m = self.machine.lock();
+            while m.in_flight != 0 || m.passes != 0 {
+                self.idle.wait(&mut m);
+            }
         }
+        // No pass runs any more, so none parks a node after this.
+        self.cancel_parked();
     }
 
     fn cancel(block: KBox<Block>) {
@@ -97,6 +102,7 @@ impl Machine {
     /// Takes queued block `logical` out of the index and its device queues.
     fn take_block(&mut self, ix: &mut Locked<'_>, logical: u64) -> Option<KBox<Block>> {
         let block = ix.remove_block(logical)?;
+        self.held -= 1;
         unqueue(
             &mut self.devices,
             ix,
