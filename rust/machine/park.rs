@@ -6,15 +6,16 @@
 //! tree at once. While the machine of a filesystem holds `max_queued_blocks`
 //! blocks (queued or in flight) or more, a node (level 1 and up) that would
 //! be expanded or queued is parked instead: its want is kept, with its
-//! request's link, in a fraction of a queued block's memory. A pass expands
-//! parked nodes again once the machine holds fewer, deepest first, so that
-//! what is parked drains into leaves before more nodes are opened.
+//! request's link. A pass expands parked nodes again once the machine holds
+//! fewer, deepest first, so that what is parked drains into leaves before
+//! more nodes are opened.
 //!
 //! The machine then holds at most the bound plus one node's children: only
 //! a node expanded while the machine is below the bound adds blocks, at most
-//! its children. Parked nodes are nodes the machine held, or children of one
-//! expanded: they stay about as many as the bound, each one under a tenth of
-//! a node's children.
+//! its children. What is parked is nodes only, never leaves: per request at
+//! most the tree's nodes, about one block in a hundred or more (a node has
+//! up to 121 children with 4 KiB nodes, 493 with 16 KiB), each parked at
+//! about half the memory of a queued block.
 //!
 //! A parked node is looked up in memory when it is expanded (it was just
 //! read, or found there) and expanded on the fast path; if it is not in

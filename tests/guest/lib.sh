@@ -242,6 +242,41 @@ user_end() {
 	echo "ok: $1 made $made requests as user $USER, which read $read blocks; the module read $reads blocks ($USER_COUNTER)"
 }
 
+# --- the module's memory while a request runs ---
+
+# unreclaimable: the unreclaimable slab memory, kB
+unreclaimable() { awk '$1 == "SUnreclaim:" { print $2 }' /proc/meminfo; }
+
+# memory_sampler_start: until memory_sampler_stop, every 0.3 s, samples the
+# blocks the module holds, the blocks it has read since, and the
+# unreclaimable slab memory
+memory_sampler_start() {
+	local read0
+	SAMPLED_BASE=$(unreclaimable)
+	read0=$(counter blocks_read)
+	rm -f /tmp/stop /tmp/samples
+	(
+		while [ ! -e /tmp/stop ]; do
+			echo "$(counter blocks_live) $(($(counter blocks_read) - read0)) $(unreclaimable)" >> /tmp/samples
+			sleep 0.3
+		done
+	) &
+	SAMPLER=$!
+}
+
+# memory_sampler_stop EB_SIZE: stops the sampler and sets, for the sample
+# holding the most blocks, held and read (blocks), slab_kb (the rise in
+# unreclaimable slab memory) and module_bytes (that rise less btrfs's
+# extent buffers, of EB_SIZE bytes each, for the blocks read so far)
+memory_sampler_stop() {
+	local eb_size=$1
+	touch /tmp/stop
+	wait $SAMPLER
+	set -- $(sort -n -k1 /tmp/samples | tail -1)
+	held=$1 read=$2 slab_kb=$(($3 - SAMPLED_BASE))
+	module_bytes=$((slab_kb * 1024 - read * eb_size))
+}
+
 # nothing_held: the module holds no request and no block
 nothing_held() {
 	expect_eq "requests held" 0 "$(counter requests_live)"

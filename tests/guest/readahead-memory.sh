@@ -26,22 +26,9 @@ load_module
 dm_delayed slow /dev/vda 5
 mount /dev/mapper/slow $MNT
 drop_caches
-unreclaimable() { awk '$1 == "SUnreclaim:" { print $2 }' /proc/meminfo; }
-base=$(unreclaimable)
-read0=$(counter blocks_read)
-rm -f /tmp/stop /tmp/samples
-# sampler: "live read unreclaimable_kB" lines until /tmp/stop exists
-sampler() {
-	while [ ! -e /tmp/stop ]; do
-		echo "$(counter blocks_live) $(($(counter blocks_read) - read0)) $(unreclaimable)" >> /tmp/samples
-		sleep 0.3
-	done
-}
-sampler &
-spid=$!
+memory_sampler_start
 out=$(reada $MNT --tree fs --json)
-touch /tmp/stop
-wait $spid
+memory_sampler_stop "$eb_size"
 expect_eq "errors" 0 "$(json_field errors "$out")"
 expect_eq "blocks visited" "$tree_blocks" "$(json_field blocks_visited "$out")"
 peak=$(counter blocks_live_peak)
@@ -50,11 +37,8 @@ echo "blocks held at once: at most $peak of $tree_blocks"
 [ "$peak" -ge 1000 ] || fail "the queue never filled: peak $peak blocks"
 # The sample holding the most blocks: the module's bytes per block then,
 # btrfs's extent buffers for the blocks read so far taken out.
-set -- $(sort -n -k1 /tmp/samples | tail -1)
-live=$1 read=$2 kb=$3
-module_bytes=$(((kb - base) * 1024 - read * eb_size))
-per_block=$((module_bytes / live))
-echo "at $live blocks held ($read read): unreclaimable slab +$((kb - base)) kB," \
+per_block=$((module_bytes / held))
+echo "at $held blocks held ($read read): unreclaimable slab +$slab_kb kB," \
 	"btrfs's extent buffers $((read * eb_size / 1024)) kB ($eb_size bytes each):" \
 	"$per_block bytes per block held"
 [ "$per_block" -le 2048 ] || fail "$per_block bytes per block held"

@@ -41,8 +41,6 @@ eb_size=$(cat /sys/kernel/slab/btrfs_extent_buffer/slab_size 2> /dev/null ||
 [ -n "$eb_size" ] || fail "no size for btrfs_extent_buffer"
 echo "extent buffer: $eb_size bytes"
 
-unreclaimable() { awk '$1 == "SUnreclaim:" { print $2 }' /proc/meminfo; }
-
 echo "== memory: one request, 5 ms per read"
 dm_delayed slow /dev/vda 5
 printf '%-7s %5s %10s %12s %14s\n' build round peak "held@max" "bytes/block"
@@ -51,24 +49,12 @@ for round in $(seq "$ROUNDS"); do
 		use $b
 		mount /dev/mapper/slow $MNT
 		drop_caches
-		base=$(unreclaimable)
-		read0=$(counter blocks_read)
-		rm -f /tmp/stop /tmp/samples
-		(
-			while [ ! -e /tmp/stop ]; do
-				echo "$(counter blocks_live) $(($(counter blocks_read) - read0)) $(unreclaimable)" >> /tmp/samples
-				sleep 0.3
-			done
-		) &
-		spid=$!
+		memory_sampler_start
 		out=$(reada $MNT --tree fs --json)
-		touch /tmp/stop
-		wait $spid
+		memory_sampler_stop "$eb_size"
 		expect_eq "blocks visited" "$tree_blocks" "$(json_field blocks_visited "$out")"
-		set -- $(sort -n -k1 /tmp/samples | tail -1)
-		live=$1 read=$2 kb=$3
-		per_block=$((((kb - base) * 1024 - read * eb_size) / live))
-		printf '%-7s %5s %10s %12s %14s\n' $b $round "$(counter blocks_live_peak)" $live $per_block
+		printf '%-7s %5s %10s %12s %14s\n' $b $round "$(counter blocks_live_peak)" $held \
+			$((module_bytes / held))
 		umount $MNT
 	done
 done
