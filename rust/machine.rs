@@ -33,8 +33,8 @@
 //!
 //! A pass processes arrivals first, then expands a parked node if the machine
 //! has room, then starts reads. It does a bounded amount of work and
-//! requeues itself, so a tree that
-//! is wholly in memory spreads over the workqueue instead of pinning a CPU.
+//! requeues itself, so a tree that is wholly in memory spreads over the
+//! workqueue instead of pinning a CPU.
 //!
 //! # Locks
 //!

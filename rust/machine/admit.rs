@@ -210,7 +210,7 @@ impl FsState {
         {
             let mut m = self.machine.lock();
             for c in copies {
-                let seen = |m: &&Copy| m.devid == c.devid;
+                let seen = |other: &&Copy| other.devid == c.devid;
                 if slots.iter().any(|&(d, _)| d == c.devid) || missing.iter().any(seen) {
                     continue;
                 }

@@ -393,7 +393,7 @@ impl Machine {
             return None;
         };
         let block = ix.remove_block(logical)?;
-        self.held -= 1;
+        self.held = self.held.saturating_sub(1);
         Some((block, devid))
     }
 

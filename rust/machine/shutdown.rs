@@ -102,7 +102,7 @@ impl Machine {
     /// Takes queued block `logical` out of the index and its device queues.
     fn take_block(&mut self, ix: &mut Locked<'_>, logical: u64) -> Option<KBox<Block>> {
         let block = ix.remove_block(logical)?;
-        self.held -= 1;
+        self.held = self.held.saturating_sub(1);
         unqueue(
             &mut self.devices,
             ix,
