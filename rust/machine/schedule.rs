@@ -97,8 +97,7 @@ impl Machine {
                     self.round_robin = d;
                     return;
                 };
-                let limit = self.devices.get(&d).map_or(0, |dev| limits.of(dev));
-                let Some(logical) = self.next_for_device(ix, d, limit) else {
+                let Some(logical) = self.next_for_device(ix, d, limits) else {
                     break;
                 };
                 if !self.start_block(ix, logical, d, nodesize, slot) {

@@ -15,7 +15,7 @@
 //! zones. Each zone owns exactly one tree node, allocated with the zone, so
 //! refiling never allocates (and may run under a spinlock).
 
-use super::Machine;
+use super::{Limits, Machine};
 use crate::index::Locked;
 use crate::order::ZonePick;
 use kernel::prelude::*;
@@ -100,19 +100,20 @@ impl ZonePicker {
 }
 
 impl Machine {
-    /// The next block device `devid` should read, if it has a free slot:
-    /// the first queued block at or after its read pointer in its current
-    /// zone; when the zone runs dry, the best zone of its picker.
+    /// The next block device `devid` should read, if it has a free slot
+    /// (by its limit in `limits`): the first queued block at or after its
+    /// read pointer in its current zone; when the zone runs dry, the best
+    /// zone of its picker.
     pub(super) fn next_for_device(
         &mut self,
         ix: &mut Locked<'_>,
         devid: u64,
-        limit: u32,
+        limits: Limits,
     ) -> Option<u64> {
         let mut entered = None;
         loop {
             let dev = self.devices.get_mut(&devid)?;
-            if dev.in_flight >= limit {
+            if dev.in_flight >= limits.of(dev) {
                 return None;
             }
             if let Some(zone_end) = dev.current {

@@ -4,9 +4,9 @@
 # and 120,000 4 KiB blocks, made by mkfs.btrfs --rootdir from 1,100, 11,000
 # and 110,000 files of 2,000 bytes, which btrfs inlines), read through
 # dm-delay (5 ms per read) from a cold cache, with max_queued_blocks at its
-# default, at 1,024 and without a bound (0). SIZES and BOUNDS (environment)
-# change the file counts and the bounds. Per run: the blocks held at once at the
-# peak (blocks_live_peak), the nodes parked, and the unreclaimable slab
+# default, at 1,024 and without a bound (0); SIZES and BOUNDS (environment)
+# change the file counts and the bounds. Per run: the blocks held at once at
+# the peak (blocks_live_peak), the nodes parked, and the unreclaimable slab
 # memory at the sample holding the most blocks, btrfs's own extent buffers
 # for the blocks read so far taken out (as tools/measure/module-compare.sh
 # measures it), in all and per block held. Used for the figures in
