@@ -75,6 +75,7 @@ VARIANTS = {
         "runs": 1,
         "speed_factor": 1.0,
         "timeout": 900,
+        "fixture_timeout": 900,
     },
     # `make demo`: the full fixture, the tree jobs and scrub once each, at
     # half the full variant's slowdown, for a first look in a few minutes.
@@ -105,6 +106,7 @@ VARIANTS = {
         "runs": 1,
         "speed_factor": 1.0,
         "timeout": 900,
+        "fixture_timeout": 900,
     },
 }
 DRIVES = ("default", "hdd-4tb", "ssd", "nvme")
@@ -328,7 +330,8 @@ def main():
         write_outputs(doc, out, doc["settings"]["runs"])
         return
 
-    fixture_dir = fixture.ensure(spec, args.cache, args.kernel, args.initramfs, log)
+    fixture_dir = fixture.ensure(spec, args.cache, args.kernel, args.initramfs, log,
+                                 variant.get("fixture_timeout", 5400))
     layout = fixture.load(fixture_dir)
     for tree in ("extent", "csum"):
         t = layout["summary"][tree]

@@ -1,7 +1,8 @@
 """The simulated disks of one benchmark session, and the control disk.
 
 Each fixture image is copied (sparse) into the session folder, where mount
-and scrub may write to it, and served by one `disksim` process. SIGUSR1 makes
+and scrub may write to it, and served by one `disksim` process; the copies
+are deleted when the disks stop. SIGUSR1 makes
 a disksim append its cumulative statistics to its snapshot file; the
 benchmark takes one snapshot of every disk before and after each run and
 subtracts them.
@@ -65,8 +66,9 @@ class DiskArray:
 
     def drive_specs(self):
         """QEMU -drive specs: the simulated disks, then the control disk."""
-        specs = [f"file=nbd:unix:{s},format=raw,if=virtio,cache=none" for s in self.sockets]
-        specs.append(f"file={self.control},format=raw,if=virtio,cache=none")
+        errors = "werror=report,rerror=report"
+        specs = [f"file=nbd:unix:{s},format=raw,if=virtio,cache=none,{errors}" for s in self.sockets]
+        specs.append(f"file={self.control},format=raw,if=virtio,cache=none,{errors}")
         return specs
 
     def snapshot(self, n):
@@ -116,4 +118,8 @@ class DiskArray:
                 p.kill()
                 p.wait()
             final.append(json.loads(stats.read_text()) if stats.exists() else None)
+        # The copies are as large as the fixture (4 GiB for the full one):
+        # a folder of sessions would fill the host's disk.
+        for image in self.session.glob("*.img"):
+            image.unlink()
         return final

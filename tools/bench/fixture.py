@@ -81,8 +81,9 @@ class UsersSpec(FixtureSpec):
     churn: str
 
 
-def ensure(spec, cache, kernel, initramfs, log=print):
-    """The fixture's folder under `cache`, built first if it is not there."""
+def ensure(spec, cache, kernel, initramfs, log=print, timeout=5400):
+    """The fixture's folder under `cache`, built first if it is not there
+    (by a VM given `timeout` seconds)."""
     folder = Path(cache) / f"fixture-{spec.key()}"
     if (folder / "layout.json").exists():
         log(f"fixture: cached in {folder}")
@@ -92,7 +93,7 @@ def ensure(spec, cache, kernel, initramfs, log=print):
     log(f"fixture: building in {work} (once; cached afterwards)")
     cmd = [sys.executable, str(VMRUN), "--kernel", str(kernel), "--initramfs", str(initramfs),
            "--workdir", str(work), "--script", str(spec.GENERATOR), "--file", str(LAYOUT),
-           "--timeout", "5400", "--quiet"]
+           "--timeout", str(timeout), "--quiet"]
     cmd += [a for _ in range(spec.disks) for a in ("--disk", spec.disk_size)]
     cmd += [a for k, v in spec.env().items() for a in ("--env", f"{k}={v}")]
     proc = subprocess.run(cmd)

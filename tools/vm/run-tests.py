@@ -32,6 +32,7 @@ import concurrent.futures
 import io
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -150,6 +151,10 @@ TIMEOUT_FACTOR = {"kasan": 4}
 # check-full` gives them the test's own `mem`.
 KASAN_CHECK_MEM = 1024
 
+# Free space under the build folder below which the suite warns: two runs'
+# disk images at once, the bench smokes' fixtures and their session copies.
+MIN_FREE = 8 << 30
+
 
 def guest_jobs(results, args):
     """The guest runs of the chosen suite, as (cost, name, job) with the
@@ -206,6 +211,11 @@ def guest_test(results, args, test, name, opts, timeout, kernel, initramfs):
     proc = subprocess.run(cmd, capture_output=not args.verbose, text=True)
     took = time.monotonic() - start
     ok = proc.returncode == 0
+    if ok:
+        # Only a failed run's disks are worth looking at; the suite's
+        # would take gigabytes of the host's disk.
+        for image in [*workdir.glob("disk*.img"), workdir / "run.cpio"]:
+            image.unlink(missing_ok=True)
     why = ""
     if not ok:
         why = f"exit {proc.returncode}, logs in {workdir}"
@@ -318,6 +328,12 @@ def main():
 
     results = Results()
     start = time.monotonic()
+    free = shutil.disk_usage(Path(args.builddir).resolve()).free
+    if free < MIN_FREE:
+        # A guest whose disk image cannot grow gets I/O errors (vmrun's
+        # drives report them) and fails; say why up front.
+        print(f"warning: {free / 2**30:.1f} GiB free under {args.builddir}; the suite's disks and "
+              f"fixtures can take {MIN_FREE / 2**30:.0f} GiB at once")
     if not args.no_host:
         host_tests(results, args)
         lints(results, args)

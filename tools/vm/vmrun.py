@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 
 EXIT_MARKER = re.compile(r"@@HARNESS-EXIT (\d+)@@")
+# The disks' error policy: an I/O error in the guest, not a paused VM.
+DRIVE_ERRORS = "werror=report,rerror=report"
 
 # kmemleak turned off, by an error or by the kernel command line.
 KMEMLEAK_OFF = r"Kernel memory leak detector disabled"
@@ -152,8 +154,11 @@ def qemu_command(args, initrd, disks, console_log, output_log):
     else:
         cmd += ["-monitor", "none",
                 "-serial", f"file:{console_log}", "-serial", f"file:{output_log}"]
+    # QEMU's default pauses the guest when the host's disk is full, which
+    # a test would see as a hang until its timeout; report it to the guest
+    # as an I/O error instead.
     for d in disks:
-        cmd += ["-drive", f"file={d},format=raw,if=virtio,cache=unsafe,discard=unmap"]
+        cmd += ["-drive", f"file={d},format=raw,if=virtio,cache=unsafe,discard=unmap,{DRIVE_ERRORS}"]
     for spec in args.drive:
         cmd += ["-drive", spec]
     return cmd
