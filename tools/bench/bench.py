@@ -26,7 +26,8 @@ works and say nothing about speed.
 
 --drive picks the disk model: disksim's default rotating disk (a full
 stroke spans the export), hdd-4tb (the export is the start of a 4 TB
-drive), or ssd / nvme (flash, no seeks).
+drive), ssd / nvme (flash, no seeks), or none (no modelled time: the
+virtual disks as fast as the host serves them, with disksim's statistics).
 """
 
 import argparse
@@ -109,7 +110,7 @@ VARIANTS = {
         "fixture_timeout": 900,
     },
 }
-DRIVES = ("default", "hdd-4tb", "ssd", "nvme")
+DRIVES = ("default", "hdd-4tb", "ssd", "nvme", "none")
 # The drive models whose disks tell the guest they are not rotational, as a
 # real SSD does (a virtio disk says rotational whatever backs it).
 FLASH_DRIVES = ("ssd", "nvme")
@@ -245,7 +246,9 @@ def write_outputs(doc, out, runs):
     entries, model = doc["results"], doc["disks"]["model"]
     text = report.table(entries)
     flash = model.get("flash")
-    kind = (f"flash, {flash['latency_ms'] * 1000:g} us, {flash['channels']} channels, "
+    unslowed = doc["settings"].get("drive") == "none"
+    kind = ("unslowed, no modelled time" if unslowed else
+            f"flash, {flash['latency_ms'] * 1000:g} us, {flash['channels']} channels, "
             f"{flash['rate_bytes_per_s'] / 1e6:g} MB/s" if flash else
             f"{model['rpm']:g} rpm, {model['rate_bytes_per_s'] / 1e6:g} MB/s")
     subtitle = (f"{doc['disks']['count']} simulated disks ({kind}, speed factor {model['speed_factor']:g}), "
@@ -298,7 +301,8 @@ def main():
                         "readahead, as mode readahead-cmp, alternating with the initramfs's")
     p.add_argument("--jobs", nargs="+", choices=report.JOBS, help="default: the variant's")
     p.add_argument("--drive", choices=DRIVES, default="default",
-                   help="the disk model: disksim's default rotating disk, a 4 TB disk, or flash")
+                   help="the disk model: disksim's default rotating disk, a 4 TB disk, flash, or none "
+                        "(unslowed)")
     p.add_argument("--disksim-arg", action="append", default=[], metavar="ARG",
                    help="extra disksim argument, e.g. --disksim-arg=--reorder=sptf; repeatable")
     p.add_argument("--disksim", default=str(TOP / "build" / "tools-bin" / "disksim"))

@@ -37,8 +37,11 @@ rotational latency, transfer time and command overhead.
                            250 MB/s, 8 heads, seeks 0.8/8.5/16 ms, the export
                            at its start; ssd = a flash drive, 80 us access
                            latency, 8 requests at once, 500 MB/s; nvme =
-                           80 us, 32 at once, 3 GB/s; options after it
-                           override it (--rate sets a flash drive's rate)
+                           80 us, 32 at once, 3 GB/s; none = no modelled
+                           time at all, each request served as fast as the
+                           backing file allows (an unslowed virtual disk,
+                           with statistics); options after it override it
+                           (--rate sets a flash drive's rate)
   --flash-latency-ms MS    a flash drive's access latency
   --flash-channels N       requests a flash drive serves at once
   --overhead-ms MS         per-command overhead, hidden when queued [0.1]
@@ -314,6 +317,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, Str
                             rate: 3e9,
                         })
                     }
+                    "none" => flash = Some(FlashParams::unslowed()),
                     _ => {
                         flash = None;
                         drive_model(&mut params, &v)?;
@@ -499,5 +503,7 @@ mod tests {
         assert_eq!((c.flash, c.params.rate), (None, 250e6));
         assert!(run("--flash-channels 4").is_err());
         assert!(parse_args(args("--sweep --size 1G --drive ssd")).is_err());
+        let c = run("--drive none").unwrap();
+        assert_eq!(c.flash, Some(FlashParams::unslowed()));
     }
 }
