@@ -244,9 +244,13 @@ def write_outputs(doc, out, runs):
     """Writes results.json, table.txt, results.md and chart.svg and prints
     the table."""
     entries, model = doc["results"], doc["disks"]["model"]
+    unslowed = doc["settings"].get("drive") == "none"
+    if unslowed:
+        # No modelled rate, so no physical limit to compare with.
+        for e in entries:
+            e["limit_seconds"] = e["fraction_of_limit"] = None
     text = report.table(entries)
     flash = model.get("flash")
-    unslowed = doc["settings"].get("drive") == "none"
     kind = ("unslowed, no modelled time" if unslowed else
             f"flash, {flash['latency_ms'] * 1000:g} us, {flash['channels']} channels, "
             f"{flash['rate_bytes_per_s'] / 1e6:g} MB/s" if flash else
