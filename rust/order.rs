@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The pure orderings the readahead runs on: btrfs keys, key spans and the
-//! order in which a device picks its next zone.
+//! The pure orderings the readahead runs on: btrfs keys, key spans, the
+//! order in which a device picks its next zone, and when a request's tree
+//! counts as warm.
 //!
 //! Nothing here touches the kernel, so the same file is also compiled into a
 //! host test crate (`tools/order-tests`) and unit-tested with `cargo test`.
@@ -53,4 +54,18 @@ impl ZonePick {
             end,
         }
     }
+}
+
+/// Of the blocks a request looked up in memory, the hits it needs per miss
+/// while its tree counts as warm: at most one in five missed.
+const WARM_HITS_PER_MISS: u64 = 4;
+
+/// Whether a request that found `found` of its blocks in memory and missed
+/// `missed` reads a warm tree, whose cached nodes the fast path expands at
+/// once. A request on a cold tree sends its cached nodes through the
+/// machine instead, where they are expanded in address order with the
+/// blocks it reads: expanding the few cached ones at once, depth first,
+/// costs a rotating disk its sweep. A request with no lookups yet is warm.
+pub(crate) fn tree_is_warm(found: u64, missed: u64) -> bool {
+    missed <= found / WARM_HITS_PER_MISS
 }

@@ -11,7 +11,9 @@
 //! detach and let the request finish in the background.
 
 use crate::counters;
+use crate::order::tree_is_warm;
 use crate::shim::{TreeBlock, TreeRange, User, WalkCounts};
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::ioprio::{Class, IoPriority};
 use kernel::prelude::*;
 use kernel::sync::{Arc, CondVar, CondVarTimeoutResult, SpinLock};
@@ -71,6 +73,10 @@ pub(crate) struct Request {
     pub(crate) ioprio: IoPriority,
     /// Who started the request, for the per-user counters.
     user: User,
+    /// The blocks the fast path looked up in memory for the request and
+    /// found, and those it did not: whether the request's tree is warm.
+    lookups_found: AtomicU64,
+    lookups_missed: AtomicU64,
     #[pin]
     state: SpinLock<State>,
     #[pin]
@@ -96,6 +102,8 @@ impl Request {
                 epoch,
                 ioprio,
                 user,
+                lookups_found: AtomicU64::new(0),
+                lookups_missed: AtomicU64::new(0),
                 state <- new_spinlock!(
                     State {
                         outstanding: 1,
@@ -121,6 +129,23 @@ impl Request {
     pub(crate) fn hold_root(&self, block: TreeBlock) {
         let old = self.state.lock().root.replace(block);
         drop(old);
+    }
+
+    /// Whether the request's tree is warm, were `found` more of its blocks
+    /// found in memory and `missed` more not: see [`tree_is_warm`].
+    pub(crate) fn tree_is_warm(&self, found: u64, missed: u64) -> bool {
+        tree_is_warm(
+            self.lookups_found.load(Ordering::Relaxed) + found,
+            self.lookups_missed.load(Ordering::Relaxed) + missed,
+        )
+    }
+
+    /// Adds `found` blocks found in memory and `missed` not to the
+    /// request's lookups. Only counts: a lost race skews the guess of
+    /// [`Request::tree_is_warm`], never a block's fate.
+    pub(crate) fn add_lookups(&self, found: u64, missed: u64) {
+        self.lookups_found.fetch_add(found, Ordering::Relaxed);
+        self.lookups_missed.fetch_add(missed, Ordering::Relaxed);
     }
 
     /// Counts `n` more outstanding links: call it before queueing children,

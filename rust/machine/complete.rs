@@ -237,6 +237,13 @@ impl FsState {
     /// `cached` bounds the work one pass does this way; the blocks beyond
     /// it are queued as usual.
     ///
+    /// A cached node is expanded here only while the request's tree is warm
+    /// (see [`crate::order::tree_is_warm`]). On a cold tree it is queued:
+    /// the machine then expands it in address order with the blocks it
+    /// reads, where expanding it here would put its children before the
+    /// rest, out of the disks' sweep. A cached leaf has nothing to expand
+    /// and ends here either way.
+    ///
     /// Unlike a block in the machine, a cached block does not hold a link:
     /// a request that reaches one block through two parents (the tree
     /// changed between reading them) counts it twice.
@@ -249,9 +256,12 @@ impl FsState {
         mut wants: KVVec<Want>,
         cached: &mut usize,
     ) {
-        // Blocks found in memory, and of those the ones expanded (checked
-        // against their parent's pointer), for the counters, added once.
-        let (mut found, mut expanded) = (0, 0);
+        // Blocks found in memory and not, and of those found the ones
+        // expanded (checked against their parent's pointer), for the
+        // counters and the request's lookups, added once.
+        let (mut found, mut missed, mut expanded) = (0, 0, 0);
+        // Cached nodes queued because the tree is cold: hits all the same.
+        let mut found_queued = 0;
         while let Some(want) = wants.pop() {
             let want = if want.level > 0 && self.full() {
                 match self.park(request, want, None) {
@@ -266,9 +276,18 @@ impl FsState {
                 _ => self.fs.get().find_block(want.logical),
             };
             let Some(tb) = tb else {
+                if *cached > 0 {
+                    missed += 1;
+                }
                 self.queue_block(request, want);
                 continue;
             };
+            if want.level > 0 && !request.tree_is_warm(found + found_queued, missed) {
+                drop(tb);
+                found_queued += 1;
+                self.queue_block(request, want);
+                continue;
+            }
             *cached -= 1;
             found += 1;
             let children = match Self::wanted_children(&tb, &want, request) {
@@ -301,6 +320,7 @@ impl FsState {
         }
         counters::BLOCKS_CACHED.add(found);
         counters::NODES_EXPANDED.add(expanded);
+        request.add_lookups(found + found_queued, missed);
         request.blocks_done(Outcome::Cached, expanded);
     }
 

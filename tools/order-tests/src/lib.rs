@@ -7,7 +7,7 @@ mod order;
 
 #[cfg(test)]
 mod tests {
-    use super::order::{span_meets_range, Key, ZonePick};
+    use super::order::{span_meets_range, tree_is_warm, Key, ZonePick};
 
     fn k(objectid: u64, type_: u8, offset: u64) -> Key {
         Key {
@@ -121,5 +121,19 @@ mod tests {
             ZonePick::new(0, 0, 4),
         ];
         assert_eq!(zones.iter().max(), Some(&zones[2]));
+    }
+
+    #[test]
+    fn a_tree_is_warm_while_at_most_one_lookup_in_five_misses() {
+        assert!(tree_is_warm(0, 0), "no lookups yet");
+        assert!(tree_is_warm(1000, 0));
+        assert!(tree_is_warm(4, 1));
+        assert!(!tree_is_warm(3, 1));
+        assert!(!tree_is_warm(0, 1), "the first lookup missed");
+        // A cold extent tree whose root and first node mount left in
+        // memory: one node's children, mostly not.
+        assert!(!tree_is_warm(2 + 10, 110));
+        assert!(!tree_is_warm(u64::MAX, u64::MAX));
+        assert!(tree_is_warm(u64::MAX, u64::MAX / 4));
     }
 }
