@@ -145,10 +145,11 @@ lint-tools:
 # `make bench`: the readahead against the plain walk, stock btrfs and the
 # physical limit, on 7 simulated rotating disks (tools/bench; method and
 # figures in Documentation/benchmarks.md), on the release kernel. The fixture
-# is built once and cached in build/bench. Knobs: BENCH_VARIANT=users (the
-# jobs of the in-kernel users: mount, quota rescan, send, delete, stock
-# against the module, on their own fixture), BENCH_DRIVE=hdd-4tb|ssd|nvme
-# (the disk model), BENCH_RUNS=N (runs of each job and mode),
+# is built once and cached in build/bench. Knobs: BENCH_VARIANT=full-16k
+# (the same aging with 16 KiB nodes) or users (the jobs of the in-kernel
+# users: mount, quota rescan, send, delete, stock against the module, on
+# their own fixture), BENCH_DRIVE=hdd-4tb|ssd|nvme|none (the disk model;
+# none: no modelled time), BENCH_RUNS=N (runs of each job and mode),
 # BENCH_SPEED_FACTOR=F (disksim --speed-factor), BENCH_MAX_IN_FLIGHT=N (the
 # module's max_in_flight), BENCH_JOBS='extent csum both scrub',
 # BENCH_COMPARE_MODULE=KO (another build of the module, for the release
