@@ -66,9 +66,8 @@ class DiskArray:
 
     def drive_specs(self):
         """QEMU -drive specs: the simulated disks, then the control disk."""
-        errors = "werror=report,rerror=report"
-        specs = [f"file=nbd:unix:{s},format=raw,if=virtio,cache=none,{errors}" for s in self.sockets]
-        specs.append(f"file={self.control},format=raw,if=virtio,cache=none,{errors}")
+        specs = [f"file=nbd:unix:{s},format=raw,if=virtio,cache=none" for s in self.sockets]
+        specs.append(f"file={self.control},format=raw,if=virtio,cache=none")
         return specs
 
     def snapshot(self, n):

@@ -156,11 +156,11 @@ def qemu_command(args, initrd, disks, console_log, output_log):
                 "-serial", f"file:{console_log}", "-serial", f"file:{output_log}"]
     # QEMU's default pauses the guest when the host's disk is full, which
     # a test would see as a hang until its timeout; report it to the guest
-    # as an I/O error instead.
+    # as an I/O error instead, on every disk.
     for d in disks:
         cmd += ["-drive", f"file={d},format=raw,if=virtio,cache=unsafe,discard=unmap,{DRIVE_ERRORS}"]
     for spec in args.drive:
-        cmd += ["-drive", spec]
+        cmd += ["-drive", f"{spec},{DRIVE_ERRORS}"]
     return cmd
 
 
@@ -258,7 +258,8 @@ def main():
     p.add_argument("--disk", action="append", default=[], metavar="SIZE",
                    help="add a fresh sparse raw disk of SIZE (e.g. 1G); repeatable")
     p.add_argument("--drive", action="append", default=[], metavar="SPEC",
-                   help="extra raw QEMU -drive spec (e.g. an NBD disk); repeatable")
+                   help="extra raw QEMU -drive spec (e.g. an NBD disk), given the error policy "
+                        "of the other disks; repeatable")
     p.add_argument("--env", action="append", default=[], metavar="K=V",
                    help="variable for the guest script (/job/env); repeatable")
     p.add_argument("--file", action="append", default=[], metavar="PATH",
