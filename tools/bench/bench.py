@@ -342,6 +342,9 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     spec = variant["fixture"]
     started = time.monotonic()
+    # The commit the run starts from, not one made while it runs.
+    git = subprocess.run(["git", "-C", str(TOP), "describe", "--always", "--dirty"],
+                         capture_output=True, text=True).stdout.strip()
     if args.report_only:
         doc = json.loads((out / "results.json").read_text())
         layout = fixture.load(Path(args.cache) / f"fixture-{doc['fixture']['key']}")
@@ -365,8 +368,6 @@ def main():
     rate = (flash or final[0])["rate_bytes_per_s"] / args.speed_factor
     entries = report.aggregate(raw, snapshots, layout, rate, spec.disks)
     add_sweep_limits(entries, layout, args.disksim, final[0], args.drive)
-    git = subprocess.run(["git", "-C", str(TOP), "describe", "--always", "--dirty"],
-                         capture_output=True, text=True).stdout.strip()
     doc = {
         "benchmark": "btrfs tree readahead on simulated rotating disks",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
