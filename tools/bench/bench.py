@@ -14,6 +14,9 @@ path of results.json as its last line.
 --variant full-16k is the full variant with btrfs's default 16 KiB nodes
 (the same aging, so the same metadata in a quarter of the blocks).
 
+--variant full-1disk is the full variant's aging on one disk (metadata
+DUP, data single).
+
 --variant users runs the jobs of the in-kernel users of the readahead
 (mount, quota rescan, send, delete; stock btrfs against the module) on
 their own fixture (make-users-fixture.sh): thousands of block groups
@@ -86,6 +89,14 @@ VARIANTS = {
     # so the same metadata in a quarter of the blocks.
     "full-16k": {
         "fixture": dataclasses.replace(FULL_FIXTURE, nodesize=16384),
+        "jobs": report.TREE_JOBS,
+        "runs": 3,
+        "speed_factor": 4.0,
+        "timeout": 7200,
+    },
+    # The full fixture's aging on one disk (metadata DUP, data single).
+    "full-1disk": {
+        "fixture": dataclasses.replace(FULL_FIXTURE, disks=1, disk_size="8G"),
         "jobs": report.TREE_JOBS,
         "runs": 3,
         "speed_factor": 4.0,

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Guest script: build the benchmark fixture, an aged btrfs on the first
-# FIX_DISKS virtual disks (metadata RAID1, data RAID0, FIX_NODESIZE nodes),
-# then print its layout for the host (tools/bench/fixture.py).
+# FIX_DISKS virtual disks (metadata RAID1, data RAID0, FIX_NODESIZE nodes;
+# on one disk metadata DUP, data single), then print its layout for the
+# host (tools/bench/fixture.py).
 #
 # The aging runs rounds of random operations, each round one transaction
 # (ended by `sync`). A phase of rounds is given as "ROUNDS NEW APPEND
@@ -39,7 +40,11 @@ mnt=/mnt
 
 echo "== fixture: ${#devs[@]} disks, nodesize $FIX_NODESIZE, grow '$FIX_GROW'," \
 	"snapshots '$FIX_SNAPSHOTS', churn '$FIX_CHURN', seed $FIX_SEED, mount options $FIX_MOUNT_OPTS"
-mkfs.btrfs -q -f -n "$FIX_NODESIZE" -m raid1 -d raid0 "${devs[@]}" > /tmp/mkfs.log 2>&1 ||
+# Metadata RAID1 and data RAID0 across the disks; on one disk DUP and single,
+# btrfs's defaults there.
+profiles=(-m raid1 -d raid0)
+[ "$FIX_DISKS" -gt 1 ] || profiles=(-m dup -d single)
+mkfs.btrfs -q -f -n "$FIX_NODESIZE" "${profiles[@]}" "${devs[@]}" > /tmp/mkfs.log 2>&1 ||
 	{ cat /tmp/mkfs.log; exit 1; }
 mount -o "$FIX_MOUNT_OPTS" "${devs[0]}" $mnt
 
