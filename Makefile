@@ -146,7 +146,7 @@ lint-tools:
 # physical limit, on 7 simulated rotating disks (tools/bench; method and
 # figures in Documentation/benchmarks.md), on the release kernel. The fixture
 # is built once and cached in build/bench. Knobs: BENCH_VARIANT=full-16k
-# (the same aging with 16 KiB nodes) or users (the jobs of the in-kernel
+# (the same aging with 16 KiB nodes), full-1disk (on one disk) or users (the jobs of the in-kernel
 # users: mount, quota rescan, send, delete, stock against the module, on
 # their own fixture), BENCH_DRIVE=hdd-4tb|ssd|nvme|none (the disk model;
 # none: no modelled time), BENCH_RUNS=N (runs of each job and mode),
