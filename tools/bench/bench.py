@@ -69,14 +69,15 @@ SMOKE_FIXTURE = fixture.Spec(disks=7, disk_size="512M", nodesize=4096, grow="3 1
 # minutes under TCG), metadata RAID1, data RAID0.
 FULL_FIXTURE = fixture.Spec(disks=7, disk_size="2G", nodesize=4096, grow="24 2000 3000 200 1000 2000 0",
                             snapshots="3 0", churn="60 20 20 10 20 20 20", seed=6, mount_opts="noatime")
+FULL = {
+    "fixture": FULL_FIXTURE,
+    "jobs": report.TREE_JOBS,
+    "runs": 3,
+    "speed_factor": 4.0,
+    "timeout": 7200,
+}
 VARIANTS = {
-    "full": {
-        "fixture": FULL_FIXTURE,
-        "jobs": report.TREE_JOBS,
-        "runs": 3,
-        "speed_factor": 4.0,
-        "timeout": 7200,
-    },
+    "full": FULL,
     "smoke": {
         "fixture": SMOKE_FIXTURE,
         "jobs": report.TREE_JOBS,
@@ -87,21 +88,9 @@ VARIANTS = {
     },
     # The full fixture with btrfs's default 16 KiB nodes: the same aging,
     # so the same metadata in a quarter of the blocks.
-    "full-16k": {
-        "fixture": dataclasses.replace(FULL_FIXTURE, nodesize=16384),
-        "jobs": report.TREE_JOBS,
-        "runs": 3,
-        "speed_factor": 4.0,
-        "timeout": 7200,
-    },
+    "full-16k": dict(FULL, fixture=dataclasses.replace(FULL_FIXTURE, nodesize=16384)),
     # The full fixture's aging on one disk (metadata DUP, data single).
-    "full-1disk": {
-        "fixture": dataclasses.replace(FULL_FIXTURE, disks=1, disk_size="8G"),
-        "jobs": report.TREE_JOBS,
-        "runs": 3,
-        "speed_factor": 4.0,
-        "timeout": 7200,
-    },
+    "full-1disk": dict(FULL, fixture=dataclasses.replace(FULL_FIXTURE, disks=1, disk_size="8G")),
     # `make demo`: the full fixture, the tree jobs and scrub once each, at
     # half the full variant's slowdown, for a first look in a few minutes.
     "demo": {
