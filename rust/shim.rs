@@ -46,13 +46,24 @@ fn key_to_c(k: Key) -> bindings::btrfs_reada_key {
     }
 }
 
-/// `ECANCELED`, which the kernel crate does not name yet.
+/// `ESTALE` and `ECANCELED`, which the kernel crate does not name yet.
 pub(crate) fn estale() -> Error {
     Error::from_errno(-(bindings::ESTALE as i32))
 }
 
 pub(crate) fn ecanceled() -> Error {
     Error::from_errno(-(bindings::ECANCELED as i32))
+}
+
+/// What [`FsInfo::check_cached`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum InMemory {
+    /// Up to date in memory, and still the block the parent pointed to.
+    Yes,
+    /// Up to date in memory, but no longer that block: the tree changed.
+    Stale,
+    /// Not in memory, or not up to date: it needs a read.
+    No,
 }
 
 /// A mounted btrfs filesystem, borrowed from btrfs for the duration of a hook.
@@ -219,6 +230,29 @@ impl FsInfo {
         let eb = unsafe { bindings::btrfs_reada_find_block(self.as_ptr(), bytenr) };
         // SAFETY: a non-null result carries a reference for us.
         unsafe { TreeBlock::from_raw(eb) }
+    }
+
+    /// Whether the block at `bytenr` is up to date in memory and still what
+    /// a parent in tree `owner` pointed to with `generation` at `level`:
+    /// one lookup, checked without the block's tree lock and without
+    /// keeping it, for a block nothing is read from (a leaf). Does not
+    /// sleep on the tree lock.
+    pub(crate) fn check_cached(
+        &self,
+        bytenr: u64,
+        owner: u64,
+        generation: u64,
+        level: u8,
+    ) -> InMemory {
+        // SAFETY: `self` is live by the type invariant.
+        let ret = unsafe {
+            bindings::btrfs_reada_check_cached(self.as_ptr(), bytenr, owner, generation, level)
+        };
+        match ret {
+            0 => InMemory::Yes,
+            r if r == estale().to_errno() => InMemory::Stale,
+            _ => InMemory::No,
+        }
     }
 
     /// Walks the key range `[start, end)` of a tree without the readahead,

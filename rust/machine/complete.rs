@@ -15,7 +15,7 @@ use crate::counters;
 use crate::index::Locked;
 use crate::order::span_meets_range;
 use crate::request::{Outcome, Request};
-use crate::shim::TreeBlock;
+use crate::shim::{InMemory, TreeBlock};
 use kernel::alloc::KVVec;
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -211,45 +211,57 @@ impl FsState {
         // the node is expanded now.
         let parent = if parent.level > 0 && self.full() {
             match self.park(request, parent, Some(done)) {
-                Ok(()) => return Ok(Expansion::Parked),
+                Ok(()) => {
+                    counters::NODES_PARKED.inc();
+                    return Ok(Expansion::Parked);
+                }
                 Err(parent) => parent,
             }
         } else {
             parent
         };
-        let wants = Self::wanted_children(tb, &parent, request)?;
+        let mut wants = KVVec::new();
+        let n = Self::wanted_children(tb, &parent, request, &mut wants)?;
         counters::NODES_EXPANDED.inc();
         // Counted before the parent's own link is released.
-        request.add_outstanding(wants.len() as u64);
+        request.add_outstanding(n);
         self.queue_wants(request, wants, cached);
         Ok(Expansion::Done)
     }
 
     /// Queues `wants` (each counted outstanding already) for `request`;
-    /// but a block up to date in memory, while `cached` lasts, is expanded
-    /// here at once, and its wanted children are dealt with the same way.
+    /// but a block up to date in memory is dealt with here at once: a leaf
+    /// always, a node while `cached` lasts, its wanted children then dealt
+    /// with the same way.
     ///
     /// This is the fast path of a tree that is mostly in memory: a cached
-    /// block costs a lookup and its node lock, where queueing it would map
-    /// it to its copies, reserve its index entries, enter it into the
-    /// machine and start a read that finds it in memory. The block is
-    /// checked against its parent's pointer under its node lock either way.
-    /// `cached` bounds the work one pass does this way; the blocks beyond
-    /// it are queued as usual.
+    /// block costs a lookup (and a node its node lock), where queueing it
+    /// would map it to its copies, reserve its index entries, enter it into
+    /// the machine and start a read that finds it in memory. A block is
+    /// checked against its parent's pointer either way: a node under its
+    /// node lock, since its pointers are read; a leaf, from which nothing
+    /// is read, without it (see [`FsInfo::check_cached`]).
+    ///
+    /// `cached` bounds the work of one pass: it counts the blocks found in
+    /// memory, and once it is spent the nodes left are parked for the next
+    /// pass (see `park.rs`), not queued, so that a tree wholly in memory
+    /// never goes through the machine. The leaves left, at most one node's
+    /// children, are still looked up.
     ///
     /// A cached node is expanded here only while the request's tree is warm
     /// (see [`crate::order::tree_is_warm`]). On a cold tree it is queued:
     /// the machine then expands it in address order with the blocks it
     /// reads, where expanding it here would put its children before the
-    /// rest, out of the disks' sweep. A cached leaf has nothing to expand
-    /// and ends here either way.
+    /// rest, out of the disks' sweep.
     ///
     /// Unlike a block in the machine, a cached block does not hold a link:
     /// a request that reaches one block through two parents (the tree
     /// changed between reading them) counts it twice.
     ///
     /// While the machine is full, a node is parked instead of being looked
-    /// up (see `park.rs`).
+    /// up.
+    ///
+    /// [`FsInfo::check_cached`]: crate::shim::FsInfo::check_cached
     pub(super) fn queue_wants(
         &self,
         request: &Arc<Request>,
@@ -257,15 +269,41 @@ impl FsState {
         cached: &mut usize,
     ) {
         // Blocks found in memory and not, and of those found the ones
-        // expanded (checked against their parent's pointer), for the
+        // dealt with here (checked against their parent's pointer), for the
         // counters and the request's lookups, added once.
         let (mut found, mut missed, mut expanded) = (0, 0, 0);
         // Cached nodes queued because the tree is cold: hits all the same.
         let mut found_queued = 0;
         while let Some(want) = wants.pop() {
-            let want = if want.level > 0 && self.full() {
+            if want.level == 0 {
+                let fs = self.fs.get();
+                match fs.check_cached(want.logical, want.owner, want.generation, 0) {
+                    InMemory::Yes => {
+                        *cached = cached.saturating_sub(1);
+                        found += 1;
+                        expanded += 1;
+                    }
+                    InMemory::Stale => {
+                        found += 1;
+                        counters::BLOCKS_STALE.inc();
+                        request.block_done(Outcome::Stale);
+                    }
+                    InMemory::No => {
+                        missed += 1;
+                        self.queue_block(request, want);
+                    }
+                }
+                continue;
+            }
+            let full = self.full();
+            let want = if full || *cached == 0 {
                 match self.park(request, want, None) {
-                    Ok(()) => continue,
+                    Ok(()) => {
+                        if full {
+                            counters::NODES_PARKED.inc();
+                        }
+                        continue;
+                    }
                     Err(want) => want,
                 }
             } else {
@@ -282,7 +320,7 @@ impl FsState {
                 self.queue_block(request, want);
                 continue;
             };
-            if want.level > 0 && !request.tree_is_warm(found + found_queued, missed) {
+            if !request.tree_is_warm(found + found_queued, missed) {
                 drop(tb);
                 found_queued += 1;
                 self.queue_block(request, want);
@@ -290,8 +328,10 @@ impl FsState {
             }
             *cached -= 1;
             found += 1;
-            let children = match Self::wanted_children(&tb, &want, request) {
-                Ok(children) => children,
+            // The children go on the stack, and are counted before any of
+            // them can end and before this block's own link is released.
+            match Self::wanted_children(&tb, &want, request, &mut wants) {
+                Ok(n) => request.add_outstanding(n),
                 Err(outcome) => {
                     if outcome == Outcome::Stale {
                         counters::BLOCKS_STALE.inc();
@@ -299,21 +339,8 @@ impl FsState {
                     request.block_done(outcome);
                     continue;
                 }
-            };
-            if !children.is_empty() {
-                if wants.reserve(children.len(), GFP_KERNEL).is_err() {
-                    request.block_done(Outcome::NoMemory);
-                    continue;
-                }
-                // Counted before this block's own link is released.
-                request.add_outstanding(children.len() as u64);
-                for child in children {
-                    // Room was reserved above: this does not allocate.
-                    if wants.push(child, GFP_NOWAIT).is_err() {
-                        request.block_done(Outcome::NoMemory);
-                    }
-                }
             }
+            drop(tb);
             // Released together below: a release put off never lets the
             // request finish early.
             expanded += 1;
@@ -324,28 +351,34 @@ impl FsState {
         request.blocks_done(Outcome::Cached, expanded);
     }
 
-    /// The children of `tb`, reached as `parent`, whose key span meets the
-    /// range of `request`, read under the node's tree lock: the lock is
-    /// dropped before anything is queued, since queueing maps blocks and
-    /// may wait.
+    /// Appends to `wants` the children of `tb`, reached as `parent`, whose
+    /// key span meets the range of `request`, read under the node's tree
+    /// lock, and returns how many: the lock is dropped before anything is
+    /// queued, since queueing maps blocks and may wait. Appends nothing on
+    /// failure.
     pub(super) fn wanted_children(
         tb: &TreeBlock,
         parent: &Want,
         request: &Request,
-    ) -> Result<KVVec<Want>, Outcome> {
+        wants: &mut KVVec<Want>,
+    ) -> Result<u64, Outcome> {
         let node = tb
             .lock_node(parent.owner, parent.generation, parent.level)
             .map_err(|_| Outcome::Stale)?;
-        let mut wants = KVVec::new();
         if parent.level == 0 {
-            return Ok(wants);
+            return Ok(0);
         }
         let range = request.range;
         let nritems = node.nritems();
+        // Room for every child, so that the pushes below cannot fail.
+        wants
+            .reserve(nritems as usize, GFP_KERNEL)
+            .map_err(|_| Outcome::NoMemory)?;
         let mut next = match node.child(0) {
             Ok(c) => c,
-            Err(_) => return Ok(wants),
+            Err(_) => return Ok(0),
         };
+        let mut n = 0;
         for slot in 0..nritems {
             let child = next;
             // A search for a key below the node's first key lands in its
@@ -368,21 +401,24 @@ impl FsState {
             if !span_meets_range(lower, upper, range.start, range.end) {
                 continue;
             }
-            wants
-                .push(
-                    Want {
-                        logical: child.bytenr,
-                        level: parent.level - 1,
-                        owner: range.tree_id,
-                        generation: child.generation,
-                        lower,
-                        upper,
-                    },
-                    GFP_KERNEL,
-                )
-                .map_err(|_| Outcome::NoMemory)?;
+            let want = Want {
+                logical: child.bytenr,
+                level: parent.level - 1,
+                owner: range.tree_id,
+                generation: child.generation,
+                lower,
+                upper,
+            };
+            // Room was reserved above: this does not allocate.
+            if wants.push(want, GFP_NOWAIT).is_err() {
+                for _ in 0..n {
+                    wants.pop();
+                }
+                return Err(Outcome::NoMemory);
+            }
+            n += 1;
         }
-        Ok(wants)
+        Ok(n)
     }
 }
 

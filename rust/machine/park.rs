@@ -17,6 +17,10 @@
 //! up to 121 children with 4 KiB nodes, 493 with 16 KiB), each parked at
 //! about half the memory of a queued block.
 //!
+//! A pass that has spent its budget for blocks found in memory parks the
+//! nodes it has left the same way (see `FsState::queue_wants`), for the
+//! next pass to expand, rather than queueing blocks that are in memory.
+//!
 //! A parked node is looked up in memory when it is expanded (it was just
 //! read, or found there) and expanded on the fast path; if it is not in
 //! memory (it was evicted, or parked before it was read), it is queued.
@@ -24,6 +28,7 @@
 use super::{FsState, Want};
 use crate::counters;
 use crate::request::{Outcome, Request};
+use kernel::alloc::KVVec;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
@@ -72,6 +77,8 @@ impl FsState {
 
     /// Parks node `want`, taking over its link of `request`; gives the want
     /// back if memory is short, for the caller to go on without parking.
+    /// The caller counts a node parked for the bound in `nodes_parked`; one
+    /// parked because a pass spent its budget is not counted.
     pub(super) fn park(
         &self,
         request: &Arc<Request>,
@@ -96,7 +103,6 @@ impl FsState {
             request.block_done(Outcome::NoMemory);
             return Ok(());
         }
-        counters::NODES_PARKED.inc();
         Ok(())
     }
 
@@ -123,11 +129,12 @@ impl FsState {
             counters::BLOCKS_CACHED.inc();
             Outcome::Cached
         });
-        match Self::wanted_children(&tb, &want, &request) {
-            Ok(children) => {
+        let mut children = KVVec::new();
+        match Self::wanted_children(&tb, &want, &request, &mut children) {
+            Ok(n) => {
                 drop(tb);
                 counters::NODES_EXPANDED.inc();
-                request.add_outstanding(children.len() as u64);
+                request.add_outstanding(n);
                 self.queue_wants(&request, children, cached);
                 request.block_done(outcome);
             }

@@ -5,7 +5,8 @@
 # the plain walk visits, and it reads from every device holding metadata.
 # The module's per-device read counters count the reads it issued, and
 # only those: a cold readahead counts what it read, a warm one nothing. A
-# warm readahead queues only its root and expands the rest in memory.
+# warm readahead queues only its root and expands the rest in memory, also
+# on a tree of more blocks than two passes deal with.
 # disks: 4x1G
 # timeout: 900
 . /tests/lib.sh
@@ -62,4 +63,22 @@ for profile in single:1 dup:1 raid1:2 raid1c3:3 raid10:4; do
 	done
 	umount $MNT
 done
+
+# A pass deals with at most 4096 blocks found in memory: on a warm tree of
+# more, the nodes left when a pass has spent that are parked for the next
+# one, never queued as if they had to be read.
+say "a warm tree of more than two passes' blocks"
+fill_files /tmp/root/d 11000 2000
+mkfs.btrfs -q -f -n 4096 -m single -d single --rootdir /tmp/root /dev/vda
+rm -rf /tmp/root
+blocks=$(dump_tree_blocks /dev/vda fs)
+[ "$blocks" -gt 8192 ] || fail "fs tree of $blocks blocks: not more than two passes' worth"
+mount /dev/vda $MNT
+reada $MNT --tree fs > /dev/null
+queued=$(counter blocks_queued)
+warm=$(reada $MNT --tree fs --json)
+expect_eq "big tree: blocks a warm readahead queues" 1 $(($(counter blocks_queued) - queued))
+expect_eq "big tree: warm readahead visits every block" "$blocks" "$(json_field blocks_visited "$warm")"
+expect_eq "big tree: warm readahead: blocks read" 0 "$(json_field blocks_read "$warm")"
+umount $MNT
 unload_module

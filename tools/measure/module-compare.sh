@@ -8,8 +8,13 @@
 #         memory per block held at the sample holding the most, btrfs's own
 #         extent buffers for the blocks read so far taken out (as the test
 #         readahead-memory measures it).
-# cpu     the same tree wholly in memory: blocks/s of the readahead (no I/O,
-#         so pure overhead), beside the plain walk.
+# cpu     the same tree wholly in memory, no I/O, so pure overhead: each
+#         build's readahead beside the plain walk, REPEAT requests in one
+#         `reada --repeat` call per build and round: blocks/s (from the
+#         requests' own times) and the CPU time every CPU spent per block
+#         (busy time in /proc/stat over the call, which counts the
+#         module's workqueue passes too; in 10 ms ticks, so a call lasts
+#         seconds).
 #
 # Host side (the release kernel for real figures; the modules built against
 # it):
@@ -20,6 +25,7 @@
 set -euo pipefail
 . /tests/lib.sh
 ROUNDS=${ROUNDS:-3}
+REPEAT=${REPEAT:-100}
 builds="before after"
 for b in $builds; do
 	[ -f /job/$b.ko ] || fail "missing /job/$b.ko"
@@ -60,22 +66,29 @@ for round in $(seq "$ROUNDS"); do
 done
 dmsetup remove slow
 
-echo "== cpu: the tree wholly in memory"
+echo "== cpu: the tree wholly in memory, $REPEAT requests per call"
+# Busy time of all CPUs so far, in USER_HZ (100 per second) ticks.
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+# sum_field NAME JSON-LINES: NAME summed over the lines
+sum_field() { grep -o "\"$1\": *[0-9]*" <<< "$2" | awk -F: '{ s += $2 } END { print s }'; }
 mount /dev/vda $MNT
 reada $MNT --tree fs --mode plain > /dev/null # warm everything
-printf '%-10s %5s %8s %6s %10s\n' run round blocks read "blocks/s"
+printf '%-10s %5s %8s %10s %13s\n' run round blocks "blocks/s" "cpu ns/block"
 for round in $(seq "$ROUNDS"); do
 	for run in plain $builds; do
 		case $run in
 		plain) mode=plain ;;
 		*) mode=readahead && use $run ;;
 		esac
-		out=$(reada $MNT --tree fs --mode $mode --json)
-		n=$(json_field blocks_visited "$out")
-		ns=$(json_field elapsed_ns "$out")
-		expect_eq "blocks visited ($run)" "$tree_blocks" "$n"
-		expect_eq "blocks read ($run)" 0 "$(json_field blocks_read "$out")"
-		printf '%-10s %5s %8s %6s %10s\n' $run $round $n 0 $((n * 1000000000 / ns))
+		t0=$(busy_ticks)
+		out=$(reada $MNT --tree fs --mode $mode --json --repeat "$REPEAT")
+		t1=$(busy_ticks)
+		n=$(sum_field blocks_visited "$out")
+		ns=$(sum_field elapsed_ns "$out")
+		expect_eq "blocks visited ($run)" $((tree_blocks * REPEAT)) "$n"
+		expect_eq "blocks read ($run)" 0 "$(sum_field blocks_read "$out")"
+		printf '%-10s %5s %8s %10s %13s\n' $run $round $((n / REPEAT)) \
+			$((n * 1000000000 / ns)) $(((t1 - t0) * 10000000 / n))
 	done
 done
 umount $MNT
