@@ -268,10 +268,11 @@ impl FsState {
         mut wants: KVVec<Want>,
         cached: &mut usize,
     ) {
-        // Blocks found in memory and not, and of those found the ones
-        // dealt with here (checked against their parent's pointer), for the
-        // counters and the request's lookups, added once.
-        let (mut found, mut missed, mut expanded) = (0, 0, 0);
+        // Blocks found in memory and not, of those found the ones dealt
+        // with here (checked against their parent's pointer), and of those
+        // the nodes, for the counters and the request's lookups, added
+        // once.
+        let (mut found, mut missed, mut expanded, mut nodes) = (0, 0, 0, 0);
         // Cached nodes queued because the tree is cold: hits all the same.
         let mut found_queued = 0;
         while let Some(want) = wants.pop() {
@@ -344,9 +345,10 @@ impl FsState {
             // Released together below: a release put off never lets the
             // request finish early.
             expanded += 1;
+            nodes += 1;
         }
         counters::BLOCKS_CACHED.add(found);
-        counters::NODES_EXPANDED.add(expanded);
+        counters::NODES_EXPANDED.add(nodes);
         request.add_lookups(found + found_queued, missed);
         request.blocks_done(Outcome::Cached, expanded);
     }
