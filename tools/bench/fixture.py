@@ -151,13 +151,24 @@ def chunk_of(chunks, logical):
     raise KeyError(f"no chunk holds {logical}")
 
 
+def by_devids(chunks, per_chunk):
+    """Blocks by the devids of their chunk, most first: chunks on the same
+    devices (every DUP chunk of one disk, say) add up."""
+    counts = {}
+    for logical, blocks in per_chunk.items():
+        devids = "+".join(str(d) for d, _ in chunk_of(chunks, logical)["stripes"])
+        counts[devids] = counts.get(devids, 0) + len(blocks)
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
 def summarize(layout):
     """Per tree: size, the disks holding it and how scattered it is.
 
     - blocks, nodes, leaves, levels, bytes;
     - chunks: metadata chunks holding its blocks; disks: the devids with a
       copy of any of them (disk i of the fixture is devid i + 1);
-      per_chunk: its blocks in each chunk, by the chunk's devids ("5+2");
+      blocks_by_devids: its blocks by the devids of their chunk ("5+2";
+      "1+1" for DUP on devid 1), summed over chunks on the same devices;
     - density: the tree's bytes over the span its blocks cover in their
       chunks, summed over chunks (1.0 = packed, as after a fresh copy);
     - walk_jump_median: median distance (bytes, in logical address) between
@@ -183,8 +194,7 @@ def summarize(layout):
             "levels": 1 + max(level for _, level in blocks),
             "bytes": len(blocks) * nodesize,
             "chunks": len(per_chunk),
-            "per_chunk": {"+".join(str(d) for d, _ in chunk_of(chunks, lo)["stripes"]): len(b)
-                          for lo, b in sorted(per_chunk.items(), key=lambda kv: -len(kv[1]))},
+            "blocks_by_devids": by_devids(chunks, per_chunk),
             "disks": sorted(disks),
             "density": round(len(blocks) * nodesize / span, 4),
             "walk_jump_median": int(statistics.median(abs(j) for j in jumps)) if jumps else 0,

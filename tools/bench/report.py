@@ -364,12 +364,12 @@ def svg(entries, title, subtitle):
 def markdown(doc):
     """The fixture and the results as Markdown tables, for the record in
     Documentation/benchmarks.md."""
-    out = ["| tree | blocks (nodes + leaves) | levels | MiB | blocks per chunk (by devids) "
+    out = ["| tree | blocks (nodes + leaves) | levels | MiB | blocks by chunk devids "
            "| density | walk steps within 1 MiB | median walk jump |",
            "|---|---|---|---|---|---|---|---|"]
     for tree in ("extent", "csum"):
         t = doc["fixture"]["summary"][tree]
-        chunks = ", ".join(f"{k}: {v}" for k, v in t["per_chunk"].items())
+        chunks = ", ".join(f"{k}: {v}" for k, v in t["blocks_by_devids"].items())
         out.append(f"| {tree} | {t['blocks']} ({t['nodes']} + {t['leaves']}) | {t['levels']} "
                    f"| {t['bytes'] / 2**20:.1f} | {chunks} | {t['density']:.3f} "
                    f"| {100 * t['walk_near']:.0f} % | {t['walk_jump_median'] / 2**20:.1f} MiB |")
