@@ -69,8 +69,8 @@ dmsetup remove slow
 echo "== cpu: the tree wholly in memory, $REPEAT requests per call"
 # Busy time of all CPUs so far, in USER_HZ (100 per second) ticks.
 busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
-# sum_field NAME JSON-LINES: NAME summed over the lines
-sum_field() { grep -o "\"$1\": *[0-9]*" <<< "$2" | awk -F: '{ s += $2 } END { print s }'; }
+# sum_field NAME JSON-LINES: json_field NAME of each line, summed
+sum_field() { json_field "$1" "$2" | awk '{ s += $1 } END { print s }'; }
 mount /dev/vda $MNT
 reada $MNT --tree fs --mode plain > /dev/null # warm everything
 printf '%-10s %5s %8s %10s %13s\n' run round blocks "blocks/s" "cpu ns/block"
