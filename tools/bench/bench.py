@@ -130,7 +130,8 @@ FLASH_DRIVES = ("ssd", "nvme")
 
 # The disk model's parameters, as disksim reports them in its statistics.
 MODEL_KEYS = ("flash", "size", "capacity", "region_start", "rpm", "rate_bytes_per_s", "track_to_track_ms",
-              "avg_seek_ms", "full_stroke_ms", "overhead_ms", "drive_readahead_bytes", "reorder", "speed_factor")
+              "avg_seek_ms", "full_stroke_ms", "overhead_ms", "drive_readahead_bytes", "cache_segments", "reorder",
+              "speed_factor")
 
 MARK = re.compile(r"@@BENCH-MARK (\d+)@@")
 RESULT = re.compile(r"@@BENCH-RESULT (\{.*\})@@")
@@ -231,7 +232,9 @@ def sweeper(disksim, model, drive):
            "--rate", str(model["rate_bytes_per_s"]), "--track-to-track-ms", str(model["track_to_track_ms"]),
            "--avg-seek-ms", str(model["avg_seek_ms"]), "--full-stroke-ms", str(model["full_stroke_ms"]),
            "--overhead-ms", str(model["overhead_ms"]), "--drive-readahead", str(model["drive_readahead_bytes"]),
-           "--speed-factor", str(model["speed_factor"])]
+           "--speed-factor", str(model["speed_factor"]),
+           # Results recorded before the drive had a buffer say nothing of it.
+           "--cache-segments", str(model.get("cache_segments", 0))]
 
     def sweep(disk, extents):
         text = "".join(f"{o} {n}\n" for o, n in extents)

@@ -62,14 +62,19 @@ def spread(values):
 
 
 def run_figures(run, snapshots, disks):
-    """Per-disk busy fraction and bytes read of one run, from the snapshots."""
+    """Per-disk busy fraction and bytes read of one run, from the snapshots,
+    and the reads the disks served, of which the drives' buffers served how
+    many (0 from a disksim without a buffer)."""
     before, after = (snapshots[m] for m in run["marks"])
     busy, read = {}, {}
+    reads = buffered = 0
     for i in range(disks):
         name = after[i]["name"]
         busy[name] = (after[i]["busy_wall_s"] - before[i]["busy_wall_s"]) / run["seconds"]
         read[name] = after[i]["bytes_read"] - before[i]["bytes_read"]
-    return busy, read
+        reads += after[i]["requests"]["reads"] - before[i]["requests"]["reads"]
+        buffered += after[i].get("buffered_reads", 0) - before[i].get("buffered_reads", 0)
+    return busy, read, reads, buffered
 
 
 def limit_seconds(job, baseline_runs, layout, rate):
@@ -234,6 +239,8 @@ def aggregate(raw, snapshots, layout, rate, disks):
                 "fraction_of_limit": limit / medians[mode] if limit else None,
                 "disk_busy": {n: statistics.median(f[0][n] for f in figures) for n in names},
                 "bytes_read": int(statistics.median(sum(f[1].values()) for f in figures)),
+                "disk_reads": int(statistics.median(f[2] for f in figures)),
+                "buffered_reads": int(statistics.median(f[3] for f in figures)),
                 "seconds_each": [r["seconds"] for r in rs],
             }
             if job in USER_JOBS:

@@ -6,7 +6,7 @@
 
 For every run of the chosen job and mode and every disk that served at least
 10 reads in it, prints: reads, simulated busy seconds and their split into
-seek, rotation and transfer; the reads that waited more than three quarters
+seek, rotation and transfer; the reads the drive's buffer served; the reads that waited more than three quarters
 of a revolution (the head had just passed the block: its request came too
 late, or behind a read further on), how many of those arrived only after the
 read before them had finished (the drive queue had run dry) and the median
@@ -34,7 +34,8 @@ def segments(path):
         f = line.split()
         out[-1].append({"arrival": float(f[0]), "start": float(f[1]), "finish": float(f[2]),
                         "kind": f[3], "offset": int(f[4]), "len": int(f[5]),
-                        "seek": float(f[7]), "rotation": float(f[8])})
+                        "seek": float(f[7]), "rotation": float(f[8]),
+                        "buffered": len(f) > 9 and f[9] == "1"})
     return out
 
 
@@ -52,6 +53,7 @@ def summary(reqs, revolution):
         "busy_s": busy,
         "seek_s": sum(r["seek"] for r in reads),
         "rotation_s": sum(r["rotation"] for r in reads),
+        "buffered": sum(1 for r in reads if r["buffered"]),
         "missed_revolutions": len(misses),
         "missed_after_dry_queue": sum(1 for a, b in misses if a and b["arrival"] > a["finish"]),
         "missed_step_median": statistics.median(steps) if steps else 0,
@@ -85,7 +87,7 @@ def main():
             if s["reads"] < 10:
                 continue
             print(f"  {t.stem}: {s['reads']} reads, busy {s['busy_s']:.3f} (seek {s['seek_s']:.3f}, "
-                  f"rotation {s['rotation_s']:.3f}), miss {s['missed_revolutions']} "
+                  f"rotation {s['rotation_s']:.3f}), buffered {s['buffered']}, miss {s['missed_revolutions']} "
                   f"({s['missed_revolutions'] * revolution:.3f} s; {s['missed_after_dry_queue']} after a dry queue, "
                   f"median step {s['missed_step_median'] / 1024:.0f} KiB), back {s['backwards']}, "
                   f"idle {s['idle_s']:.3f}")

@@ -49,6 +49,12 @@ rotational latency, transfer time and command overhead.
                            arriving within SIZE/rate of the previous one's end
                            streams without seek/rotation; 0 = only queued
                            requests stream [2M]
+  --cache-segments N       segments in the drive's buffer: after a read the
+                           idle drive reads on into a segment (up to the
+                           read-ahead size), and a later read wholly in a
+                           kept segment, or in the one being filled, is
+                           served from it without positioning; the N most
+                           recent segments are kept; 0 = no buffer [16]
   --reorder none|sstf|sptf in-drive reordering: none (FIFO), shortest seek,
                            shortest positioning time [none]
   --speed-factor F         multiply all simulated times by F (0.25 = 4x faster)
@@ -345,6 +351,12 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, Str
             }
             "--overhead-ms" => params.overhead_ms = parse_f64(&opt, &value()?)?,
             "--drive-readahead" => params.readahead = parse_size(&value()?)?,
+            "--cache-segments" => {
+                let v = value()?;
+                params.cache_segments = v
+                    .parse()
+                    .map_err(|_| format!("--cache-segments: bad number {v:?}"))?;
+            }
             "--reorder" => {
                 let v = value()?;
                 reorder =
@@ -435,7 +447,7 @@ mod tests {
         let p = parse_args(args(
             "--socket /tmp/s --file /tmp/f --size 512M --rpm 5400 --rate=100M \
              --reorder sstf --speed-factor 0.25 --fail-reads 8:16 --fail-reads 100:1 \
-             --stats /tmp/st --snapshots /tmp/sn --trace /tmp/tr --name d0 --exit-on-disconnect --cylinders 1000 --drive-readahead 0",
+             --stats /tmp/st --snapshots /tmp/sn --trace /tmp/tr --name d0 --exit-on-disconnect --cylinders 1000 --drive-readahead 0 --cache-segments 4",
         ))
         .unwrap();
         let Parsed::Run(c) = p else { panic!("help") };
@@ -451,6 +463,8 @@ mod tests {
         assert!(c.exit_on_disconnect);
         assert_eq!(c.params.cylinders, Some(1000));
         assert_eq!(c.params.readahead, 0);
+        assert_eq!(c.params.cache_segments, 4);
+        assert!(parse_args(args("--socket /s --file /f --cache-segments x")).is_err());
         assert!(parse_args(args("--socket /s")).is_err());
         assert!(parse_args(args("--socket /s --file /f --bogus")).is_err());
         assert!(matches!(parse_args(args("--help")).unwrap(), Parsed::Help));

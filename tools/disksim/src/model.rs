@@ -33,6 +33,28 @@
 //!
 //! (a streaming write, or a read after a write: `finish = ready + len/rate`).
 //!
+//! The drive's buffer.  After a read ends at byte `e` at time `F`, an idle
+//! drive keeps reading the following bytes into a segment of its buffer, up
+//! to `readahead` bytes: by time `t` it holds `[start, e + min(readahead,
+//! (t - F) * rate))`.  The look-ahead stops when the head leaves for a
+//! request the buffer cannot serve; the segment is then kept as it is, and
+//! the buffer holds the `cache_segments` most recent segments (the one being
+//! filled included).  A read that lies wholly in a kept segment is served
+//! from the buffer at `ready`.  A read that starts in the segment being
+//! filled, and ends within its `readahead` bytes (or arrives while the
+//! look-ahead still runs), waits only for the media to reach its end:
+//!
+//! ```text
+//! finish = max(ready, F + (offset + len - e) / rate)
+//! ```
+//!
+//! unless positioning afresh would be quicker.  So a request for a block the
+//! head has just passed, arriving a little late, is a buffer hit, as on a
+//! real drive, where without the buffer it would wait for a whole
+//! revolution.  Writes, write-zeroes and trims drop the segments they
+//! overlap and stop the look-ahead.  `cache_segments = 0` gives the drive no
+//! buffer: only a request continuing the previous one exactly streams.
+//!
 //! Geometry.  The export is a region of a drive of `capacity` bytes,
 //! starting at `region_start`; `cyl(x)` maps the drive byte `region_start +
 //! x` linearly onto the cylinders, of which there are `capacity /
@@ -75,6 +97,9 @@ pub struct Params {
     /// after a read, which also bounds the idle gap a sequential stream may
     /// have (gap <= readahead / rate).  0: only queued requests stream.
     pub readahead: u64,
+    /// Segments the drive's buffer holds (see the module comment); 0: no
+    /// buffer, only exact continuations stream.
+    pub cache_segments: u64,
 }
 
 impl Default for Params {
@@ -92,6 +117,7 @@ impl Default for Params {
             region_start: 0,
             overhead_ms: 0.1,
             readahead: 2 << 20,
+            cache_segments: 16,
         }
     }
 }
@@ -172,6 +198,9 @@ pub struct Service {
     pub seek_distance: u64,
     /// Served as a streaming continuation of the previous request.
     pub sequential: bool,
+    /// A read served from the drive's buffer (wholly, or waiting only for
+    /// the look-ahead to reach its end), without positioning the head.
+    pub buffered: bool,
     /// Time the request adds to the drive's busy time: `finish - start` on
     /// a disk, which serves one request at a time; on a flash drive only
     /// the part during which no earlier request was in service.
@@ -340,6 +369,23 @@ fn solve4(m: &mut [[f64; 5]; 4]) -> Option<[f64; 4]> {
     ])
 }
 
+/// Bytes `[start, end)` of the export held in a segment of the drive's
+/// buffer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Segment {
+    start: u64,
+    end: u64,
+}
+
+/// The segment the drive is filling: it holds `[start, from)`, and from
+/// time `at` the head, idle, reads on from `from`, up to `readahead` bytes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct LookAhead {
+    start: u64,
+    from: u64,
+    at: f64,
+}
+
 /// The drive: geometry, seek curve and mechanical state.
 #[derive(Clone, Debug)]
 pub struct Disk {
@@ -359,6 +405,11 @@ pub struct Disk {
     busy_until: f64,
     /// When the host finished receiving the last reply (>= busy_until).
     delivered: f64,
+    /// Kept segments of the buffer, oldest first; at most `cache_segments
+    /// - 1` of them beside the one being filled.
+    segments: std::collections::VecDeque<Segment>,
+    /// The segment being filled after the last read, if any.
+    look_ahead: Option<LookAhead>,
 }
 
 impl Disk {
@@ -415,6 +466,8 @@ impl Disk {
             prev_kind: None,
             delivered: 0.0,
             busy_until: 0.0,
+            segments: std::collections::VecDeque::new(),
+            look_ahead: None,
         })
     }
 
@@ -506,10 +559,83 @@ impl Disk {
         }
     }
 
+    /// Whether `req`, arriving at `arrival`, needs no positioning: it
+    /// continues the previous transfer or the drive's buffer serves it.
+    pub fn needs_no_positioning(&self, arrival: f64, req: &Request) -> bool {
+        let ready = (arrival + self.overhead).max(self.busy_until);
+        self.is_streaming(arrival, req) || self.buffered_finish(arrival, ready, req).is_some()
+    }
+
+    /// The end of what the look-ahead `la` has read by time `t`.
+    fn filled(&self, la: &LookAhead, t: f64) -> u64 {
+        let got = ((t - la.at) * self.params.rate).clamp(0.0, self.params.readahead as f64);
+        la.from.saturating_add(got as u64)
+    }
+
+    /// When the drive's buffer delivers the read `req`, arriving at
+    /// `arrival` and served from `ready` on; `None` if the buffer cannot
+    /// serve it.
+    fn buffered_finish(&self, arrival: f64, ready: f64, req: &Request) -> Option<f64> {
+        if req.kind != Kind::Read || self.params.cache_segments == 0 {
+            return None;
+        }
+        let end = req.offset.saturating_add(req.len);
+        let held = |s: &Segment| s.start <= req.offset && end <= s.end;
+        if self.segments.iter().any(held) {
+            return Some(ready);
+        }
+        let la = self.look_ahead.as_ref()?;
+        let reach = la.from.saturating_add(self.params.readahead);
+        if req.offset < la.start || req.offset > reach {
+            return None;
+        }
+        // As for streaming, the look-ahead is taken to run for readahead /
+        // rate after the reply reached the host.
+        let running = (arrival - la.at.max(self.delivered)) * self.params.rate
+            <= self.params.readahead as f64;
+        if end > reach && !running {
+            return None;
+        }
+        let media = end.saturating_sub(la.from) as f64 / self.params.rate;
+        Some(ready.max(la.at + media))
+    }
+
+    /// Stops the look-ahead as the head leaves at `t`, keeping what it read.
+    fn stop_look_ahead(&mut self, t: f64) {
+        if let Some(la) = self.look_ahead.take() {
+            let end = self.filled(&la, t);
+            self.head_cyl = self.cylinder_of(end.saturating_sub(1).max(la.start));
+            if end > la.start {
+                self.keep_segment(Segment {
+                    start: la.start,
+                    end,
+                });
+            }
+        }
+    }
+
+    /// Keeps `seg` in the buffer, dropping the oldest segment when full.
+    fn keep_segment(&mut self, seg: Segment) {
+        let room = self.params.cache_segments.saturating_sub(1) as usize;
+        self.segments.push_back(seg);
+        while self.segments.len() > room {
+            self.segments.pop_front();
+        }
+    }
+
+    /// Drops every buffered byte that `req`, which changes the disk,
+    /// overlaps, and stops the look-ahead.
+    fn invalidate(&mut self, t: f64, req: &Request) {
+        self.stop_look_ahead(t);
+        let end = req.offset.saturating_add(req.len);
+        self.segments
+            .retain(|s| end <= s.start || s.end <= req.offset);
+    }
+
     /// Positioning time (seek + rotation) the request would need if served
     /// next at time `now`; used by shortest-positioning-time scheduling.
     pub fn positioning_estimate(&self, now: f64, req: &Request) -> f64 {
-        if !req.kind.is_mechanical() || self.is_streaming(now, req) {
+        if !req.kind.is_mechanical() || self.needs_no_positioning(now, req) {
             return 0.0;
         }
         let t = now.max(self.busy_until);
@@ -530,6 +656,9 @@ impl Disk {
         let start = arrival.max(self.busy_until);
         if !req.kind.is_mechanical() {
             // Flush/trim: ordered behind earlier requests, no mechanical cost.
+            if req.kind.modifies() {
+                self.invalidate(start, req);
+            }
             self.busy_until = start;
             return Service {
                 start,
@@ -538,8 +667,19 @@ impl Disk {
             };
         }
         let ready = (arrival + self.overhead).max(self.busy_until);
-        let sequential = self.is_streaming(arrival, req);
         let media = req.len as f64 / self.params.rate;
+        if let Some(finish) = self.buffered_finish(arrival, ready, req) {
+            // Ties go to the buffer: the head need not move.
+            if finish <= ready + self.positioning_from(ready, req) + media + 1e-9 {
+                return self.serve_buffered(start, ready, finish, req);
+            }
+        }
+        if req.kind.modifies() {
+            self.invalidate(ready, req);
+        } else {
+            self.stop_look_ahead(ready);
+        }
+        let sequential = self.is_streaming(arrival, req);
         let (seek_distance, seek, rotation, transfer) = if sequential {
             let read_ahead = req.kind == Kind::Read && self.prev_kind == Some(Kind::Read);
             let transfer = if read_ahead {
@@ -566,6 +706,13 @@ impl Disk {
         self.prev_end = Some(end);
         self.prev_kind = Some(req.kind);
         self.busy_until = finish;
+        if req.kind == Kind::Read && self.params.cache_segments > 0 {
+            self.look_ahead = Some(LookAhead {
+                start: req.offset,
+                from: end,
+                at: finish,
+            });
+        }
         Service {
             start,
             finish,
@@ -575,7 +722,52 @@ impl Disk {
             transfer,
             seek_distance,
             sequential,
+            buffered: false,
             busy,
+        }
+    }
+
+    /// Seek and rotation to reach `req` from the head's place at `ready`.
+    fn positioning_from(&self, ready: f64, req: &Request) -> f64 {
+        let head = match &self.look_ahead {
+            Some(la) => self.cylinder_of(self.filled(la, ready).saturating_sub(1).max(la.start)),
+            None => self.head_cyl,
+        };
+        let seek = self.curve.time(self.cylinder_of(req.offset).abs_diff(head));
+        seek + self.rotational_wait(ready + seek, req.offset)
+    }
+
+    /// Serves the read `req` from the buffer, finishing at `finish`: the
+    /// look-ahead, if the read waited for it, goes on from the read's end.
+    fn serve_buffered(&mut self, start: f64, ready: f64, finish: f64, req: &Request) -> Service {
+        let end = req.offset.saturating_add(req.len);
+        let sequential = self.prev_end == Some(req.offset);
+        if let Some(la) = self.look_ahead {
+            // Only a read that waited for the media moves the look-ahead on;
+            // one wholly in what it has read leaves it running.
+            if end > self.filled(&la, ready) && req.offset >= la.start {
+                // The segment keeps at most readahead bytes behind the
+                // head, like a ring.
+                let keep = end.saturating_sub(self.params.readahead);
+                self.look_ahead = Some(LookAhead {
+                    start: la.start.max(keep).min(req.offset),
+                    from: end,
+                    at: finish,
+                });
+                self.prev_end = Some(end);
+                self.prev_kind = Some(Kind::Read);
+            }
+        }
+        self.busy_until = finish;
+        Service {
+            start,
+            finish,
+            overhead: ready - start,
+            transfer: finish - ready,
+            sequential,
+            buffered: true,
+            busy: finish - start,
+            ..Service::default()
         }
     }
 }
@@ -880,11 +1072,109 @@ pub(crate) mod tests {
 
     #[test]
     fn long_gap_breaks_streaming() {
+        // Without a buffer, a continuation arriving long after the drive
+        // went idle is positioned again.
+        let mut d = Disk::new(Params {
+            cache_segments: 0,
+            ..Params::default()
+        })
+        .unwrap();
+        let a = d.service(0.0, &Request::new(Kind::Read, 0, 4096));
+        let b = d.service(a.finish + 1.0, &Request::new(Kind::Read, 4096, 4096));
+        assert!(!b.sequential && !b.buffered);
+        assert_eq!(b.seek_distance, 0);
+        // With one, the look-ahead read those bytes meanwhile; a read
+        // reaching past its segment is positioned again.
         let mut d = disk();
         let a = d.service(0.0, &Request::new(Kind::Read, 0, 4096));
         let b = d.service(a.finish + 1.0, &Request::new(Kind::Read, 4096, 4096));
-        assert!(!b.sequential);
-        assert_eq!(b.seek_distance, 0);
+        assert!(b.buffered, "{b:?}");
+        assert!((b.service_time() - 1e-4).abs() < 1e-9, "{b:?}");
+        let c = d.service(b.finish + 1.0, &Request::new(Kind::Read, 4096, 4 << 20));
+        assert!(!c.buffered && !c.sequential, "{c:?}");
+    }
+
+    #[test]
+    fn buffer_serves_a_block_the_head_just_passed() {
+        // A 16 KiB read, then one for the block 20 KiB further on, arriving
+        // 1 ms after the first finished: the head passed it 0.9 ms ago.
+        let late = |cache_segments| {
+            let mut d = Disk::new(Params {
+                cache_segments,
+                ..Params::default()
+            })
+            .unwrap();
+            let a = d.service(0.0, &Request::new(Kind::Read, 1 << 30, 16384));
+            d.service(
+                a.finish + 1e-3,
+                &Request::new(Kind::Read, (1 << 30) + 36864, 16384),
+            )
+        };
+        let rev = disk().revolution();
+        let without = late(0);
+        assert!(!without.buffered);
+        assert!(without.rotation > 0.75 * rev, "{without:?}");
+        let with = late(16);
+        assert!(with.buffered, "{with:?}");
+        assert!((with.service_time() - 1e-4).abs() < 1e-9, "{with:?}");
+        // A read queued ahead of the look-ahead waits only for the media
+        // to reach its end, never longer than positioning would take.
+        let mut d = disk();
+        let base = 100 * 1_250_000;
+        let a = d.service(0.0, &Request::new(Kind::Read, base, 16384));
+        let gap = 256 << 10;
+        let b = d.service(
+            a.finish,
+            &Request::new(Kind::Read, base + 16384 + gap, 16384),
+        );
+        assert!(b.buffered, "{b:?}");
+        let want = a.finish + (gap + 16384) as f64 / 150e6;
+        assert!((b.finish - want).abs() < 1e-9, "{b:?}, want {want}");
+    }
+
+    #[test]
+    fn buffer_keeps_the_most_recent_segments() {
+        // A read, 20 ms idle (the look-ahead fills its 2 MiB), then `others`
+        // reads elsewhere: a read 1 MiB after the first is a buffer hit
+        // while fewer than `cache_segments` segments came after it.
+        let after = |cache_segments, others: u64| {
+            let mut d = Disk::new(Params {
+                cache_segments,
+                ..Params::default()
+            })
+            .unwrap();
+            let mut t = d.service(0.0, &Request::new(Kind::Read, 0, 16384)).finish + 20e-3;
+            for i in 0..others {
+                let s = d.service(t, &Request::new(Kind::Read, (i + 1) << 30, 16384));
+                assert!(!s.buffered);
+                t = s.finish + 1e-3;
+            }
+            d.service(t, &Request::new(Kind::Read, 1 << 20, 16384))
+                .buffered
+        };
+        assert!(after(2, 1));
+        assert!(!after(1, 1));
+        assert!(after(4, 3));
+        assert!(!after(4, 4));
+        assert!(after(16, 15));
+        assert!(!after(0, 0));
+    }
+
+    #[test]
+    fn changes_drop_the_buffered_bytes_they_overlap() {
+        for kind in [Kind::Write, Kind::WriteZeroes, Kind::Trim] {
+            let mut d = disk();
+            let a = d.service(0.0, &Request::new(Kind::Read, 0, 16384));
+            let w = d.service(a.finish + 20e-3, &Request::new(kind, 65536, 4096));
+            let r = d.service(w.finish + 1e-3, &Request::new(Kind::Read, 65536, 4096));
+            assert!(!r.buffered, "{kind:?}: {r:?}");
+        }
+        // A write elsewhere leaves the segment in the buffer.
+        let mut d = disk();
+        let a = d.service(0.0, &Request::new(Kind::Read, 0, 16384));
+        let w = d.service(a.finish + 20e-3, &Request::new(Kind::Write, 1 << 30, 4096));
+        let r = d.service(w.finish + 1e-3, &Request::new(Kind::Read, 65536, 4096));
+        assert!(r.buffered, "{r:?}");
     }
 
     #[test]

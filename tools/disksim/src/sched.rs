@@ -149,7 +149,7 @@ impl<T> Queue<T> {
             let r = &self.items[i].req;
             let cost = match self.policy {
                 Policy::Sptf => disk.positioning_estimate(now, r),
-                _ if !r.kind.is_mechanical() || disk.is_streaming(now, r) => 0.0,
+                _ if !r.kind.is_mechanical() || disk.needs_no_positioning(now, r) => 0.0,
                 _ => disk.cylinder_of(r.offset).abs_diff(disk.head_cylinder()) as f64,
             };
             if best.is_none_or(|(c, _)| cost < c) {

@@ -617,7 +617,7 @@ impl Server {
     fn log(&self, req: &Request, arrival: f64, svc: &Service) {
         if let Some(t) = &self.trace {
             let line = format!(
-                "{arrival:.6} {:.6} {:.6} {:?} {} {} {} {:.6} {:.6}\n",
+                "{arrival:.6} {:.6} {:.6} {:?} {} {} {} {:.6} {:.6} {}\n",
                 svc.start,
                 svc.finish,
                 req.kind,
@@ -625,7 +625,8 @@ impl Server {
                 req.len,
                 svc.seek_distance,
                 svc.seek,
-                svc.rotation
+                svc.rotation,
+                u8::from(svc.buffered)
             );
             // One write per line, so the log is whole at any time. A trace
             // is a diagnostic: losing it must not stop the disk.
@@ -798,6 +799,7 @@ impl Server {
             ("full_stroke_ms", format!("{}", p.full_stroke_ms)),
             ("overhead_ms", format!("{}", p.overhead_ms)),
             ("drive_readahead_bytes", p.readahead.to_string()),
+            ("cache_segments", p.cache_segments.to_string()),
         ];
         stats.to_json(
             &self.cfg.name,

@@ -37,6 +37,8 @@ pub struct Stats {
     pub mechanical: u64,
     /// Mechanical requests served as streaming continuations.
     pub sequential: u64,
+    /// Reads served from the drive's buffer without positioning.
+    pub buffered: u64,
     /// Reads failed by fault injection.
     pub injected_errors: u64,
     /// Requests that failed for other reasons (I/O errors on the backing file).
@@ -74,6 +76,9 @@ impl Stats {
             self.seek_distance_sum += u128::from(s.seek_distance);
             if s.sequential {
                 self.sequential += 1;
+            }
+            if s.buffered {
+                self.buffered += 1;
             }
         }
     }
@@ -127,7 +132,7 @@ impl Stats {
         } else {
             0.0
         };
-        let fields: [(&str, String); 18] = [
+        let fields: [(&str, String); 19] = [
             ("bytes_read", self.bytes_read.to_string()),
             ("bytes_written", self.bytes_written.to_string()),
             ("busy_s", num(self.busy)),
@@ -142,6 +147,7 @@ impl Stats {
             ("queue_wait_s", num(self.queue_wait)),
             ("mechanical_requests", self.mechanical.to_string()),
             ("sequential_requests", self.sequential.to_string()),
+            ("buffered_reads", self.buffered.to_string()),
             ("injected_read_errors", self.injected_errors.to_string()),
             ("io_errors", self.io_errors.to_string()),
             ("max_queue_depth", self.max_queue.to_string()),
@@ -159,7 +165,7 @@ impl Stats {
         format!(
             "disksim {name}: {} req ({} rd, {} wr, {} flush), {:.1} MiB read, {:.1} MiB written, \
              busy {:.3} s (seek {:.3}, rot {:.3}, xfer {:.3}), mean seek {:.1} cyl, {} sequential, \
-             wall {:.3} s",
+             {} buffered, wall {:.3} s",
             self.requests(),
             self.reads,
             self.writes,
@@ -172,6 +178,7 @@ impl Stats {
             self.transfer,
             self.mean_seek_distance(),
             self.sequential,
+            self.buffered,
             elapsed_wall
         )
     }
