@@ -289,6 +289,10 @@ def bench_smoke(results, args, variant):
         model = doc["disks"]["model"]
         assert (model["flash"] is not None) == (drive == "ssd"), f"model {model}"
         assert drive != "hdd-4tb" or model["capacity"] == 4_000_000_000_000, f"model {model}"
+        assert drive != "hdd-4tb" or model["cache_segments"] > 0, f"the drive has no buffer: {model}"
+        for e in doc["results"]:
+            assert 0 < e["disk_reads"] and 0 <= e["buffered_reads"] <= e["disk_reads"], \
+                f"{e['job']}/{e['mode']}: reads {e['disk_reads']}, buffered {e['buffered_reads']}"
     except (AssertionError, OSError, ValueError, KeyError, TypeError, IndexError) as e:
         why = f"{e or type(e).__name__}, logs in {out}"
         if not args.verbose:
