@@ -638,11 +638,7 @@ impl Disk {
         if !req.kind.is_mechanical() || self.needs_no_positioning(now, req) {
             return 0.0;
         }
-        let t = now.max(self.busy_until);
-        let seek = self
-            .curve
-            .time(self.cylinder_of(req.offset).abs_diff(self.head_cyl));
-        seek + self.rotational_wait(t + seek, req.offset)
+        self.positioning_from(now.max(self.busy_until), req)
     }
 
     /// Serves one request that reached the drive at simulated time `arrival`
@@ -727,7 +723,8 @@ impl Disk {
         }
     }
 
-    /// Seek and rotation to reach `req` from the head's place at `ready`.
+    /// Seek and rotation to reach `req` from the head's place at `ready`
+    /// (where the look-ahead has taken it, if one runs).
     fn positioning_from(&self, ready: f64, req: &Request) -> f64 {
         let head = match &self.look_ahead {
             Some(la) => self.cylinder_of(self.filled(la, ready).saturating_sub(1).max(la.start)),
