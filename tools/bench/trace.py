@@ -6,9 +6,10 @@
 
 For every run of the chosen job and mode and every disk that served at least
 10 reads in it, prints: reads, simulated busy seconds and their split into
-seek, rotation and transfer; the reads the drive's buffer served; the reads that waited more than three quarters
-of a revolution (the head had just passed the block: its request came too
-late, or behind a read further on), how many of those arrived only after the
+seek, rotation and transfer; the reads the drive's buffer served; the
+reads that waited more than three quarters of a revolution (the head had
+just passed the block: its request came too late, or behind a read further
+on), how many of those arrived only after the
 read before them had finished (the drive queue had run dry) and the median
 distance from the read before; the reads whose address is below the one
 before (the order went backwards); and how long the disk sat idle between

@@ -562,8 +562,25 @@ impl Disk {
     /// Whether `req`, arriving at `arrival`, needs no positioning: it
     /// continues the previous transfer or the drive's buffer serves it.
     pub fn needs_no_positioning(&self, arrival: f64, req: &Request) -> bool {
-        let ready = (arrival + self.overhead).max(self.busy_until);
-        self.is_streaming(arrival, req) || self.buffered_finish(arrival, ready, req).is_some()
+        self.is_streaming(arrival, req)
+            || self
+                .buffered_finish(arrival, self.ready(arrival), req)
+                .is_some()
+    }
+
+    /// When the head can start moving for a request arriving at `arrival`:
+    /// the command overhead overlaps the previous request.
+    fn ready(&self, arrival: f64) -> f64 {
+        (arrival + self.overhead).max(self.busy_until)
+    }
+
+    /// The cylinder the head is on at `t`: where the look-ahead has taken
+    /// it, if one runs.
+    fn head_at(&self, t: f64) -> u64 {
+        match &self.look_ahead {
+            Some(la) => self.cylinder_of(self.filled(la, t).saturating_sub(1).max(la.start)),
+            None => self.head_cyl,
+        }
     }
 
     /// The end of what the look-ahead `la` has read by time `t`.
@@ -602,9 +619,9 @@ impl Disk {
 
     /// Stops the look-ahead as the head leaves at `t`, keeping what it read.
     fn stop_look_ahead(&mut self, t: f64) {
+        self.head_cyl = self.head_at(t);
         if let Some(la) = self.look_ahead.take() {
             let end = self.filled(&la, t);
-            self.head_cyl = self.cylinder_of(end.saturating_sub(1).max(la.start));
             if end > la.start {
                 self.keep_segment(Segment {
                     start: la.start,
@@ -662,7 +679,7 @@ impl Disk {
                 ..Service::default()
             };
         }
-        let ready = (arrival + self.overhead).max(self.busy_until);
+        let ready = self.ready(arrival);
         let media = req.len as f64 / self.params.rate;
         if let Some(finish) = self.buffered_finish(arrival, ready, req) {
             // Ties go to the buffer: the head need not move.
@@ -723,13 +740,9 @@ impl Disk {
         }
     }
 
-    /// Seek and rotation to reach `req` from the head's place at `ready`
-    /// (where the look-ahead has taken it, if one runs).
+    /// Seek and rotation to reach `req` from the head's place at `ready`.
     fn positioning_from(&self, ready: f64, req: &Request) -> f64 {
-        let head = match &self.look_ahead {
-            Some(la) => self.cylinder_of(self.filled(la, ready).saturating_sub(1).max(la.start)),
-            None => self.head_cyl,
-        };
+        let head = self.head_at(ready);
         let seek = self.curve.time(self.cylinder_of(req.offset).abs_diff(head));
         seek + self.rotational_wait(ready + seek, req.offset)
     }
